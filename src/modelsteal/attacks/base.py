@@ -1,0 +1,154 @@
+"""The attack interface: configured when built, given the oracle when run.
+
+Subclasses write only ``_extract`` (the algorithm) and, where it applies,
+``min_queries``. The final :meth:`ExtractionAttack.run` validates, enforces the budget,
+times the run, evaluates and records the fidelity-versus-queries history.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, final
+
+import numpy as np
+
+from modelsteal.errors import InvalidInput, UnsupportedOracle
+from modelsteal.metrics.fidelity import Comparison, EvalSet, ProbabilisticClassifier, compare
+from modelsteal.oracle.info import ModelInfo
+from modelsteal.oracle.oracle import Oracle
+from modelsteal.random import RandomState, check_random_state
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """Fidelity reached after ``queries`` rows."""
+
+    queries: int
+    fidelity_test: float
+    fidelity_uniform: float
+    tv_test: float
+
+
+@dataclass
+class AttackContext:
+    """What ``_extract`` works with: the budgeted oracle, the published info, a seeded RNG."""
+
+    oracle: Oracle
+    info: ModelInfo
+    rng: np.random.Generator
+    eval_set: EvalSet | None = None
+    history: list[HistoryPoint] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def budget_left(self) -> int:
+        left = self.oracle.remaining
+        if left is None:
+            raise RuntimeError("attacks always run under a budget")
+        return left
+
+    def checkpoint(self, model: ProbabilisticClassifier) -> None:
+        """Record the model's fidelity at the current query count (when judged on an eval set)."""
+        if self.eval_set is None:
+            return
+        c = compare(model, self.eval_set)
+        self.history.append(HistoryPoint(self.oracle.queries, c.fidelity_test, c.fidelity_uniform, c.tv_test))
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """The stolen model and what stealing it took."""
+
+    attack: str
+    model: Any
+    queries: int
+    cost: float
+    seconds: float
+    budget: int
+    history: list[HistoryPoint]
+    comparison: Comparison | None
+    notes: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attack": self.attack,
+            "queries": self.queries,
+            "budget": self.budget,
+            "cost": self.cost,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.comparison is not None:
+            out.update(self.comparison.to_dict())
+        out.update({k: v for k, v in self.notes.items() if isinstance(v, str | int | float | bool)})
+        return out
+
+
+class ExtractionAttack(ABC):
+    """Base class of every extraction attack.
+
+    Hyperparameters go to ``__init__`` as keyword-only arguments.
+    """
+
+    name: ClassVar[str] = "attack"
+    #: The attack reads full probability vectors (equation solving) rather than labels.
+    needs_probabilities: ClassVar[bool] = False
+
+    def min_queries(self, info: ModelInfo) -> int:
+        """The fewest rows the attack can work with against this model."""
+        return 1
+
+    def check_oracle(self, info: ModelInfo) -> None:
+        """Refuse an oracle whose outputs the attack cannot use."""
+        if self.needs_probabilities and not info.output_mode.gives_probabilities:
+            raise UnsupportedOracle(
+                f"{self.name} needs probability vectors, but this API answers with "
+                f"{info.output_mode.describe()}; use a label-only attack "
+                "(e.g. retraining) or a key whose output mode gives probabilities"
+            )
+
+    @final
+    def run(
+        self,
+        oracle: Oracle,
+        *,
+        budget: int,
+        random_state: RandomState = None,
+        eval_set: EvalSet | None = None,
+    ) -> ExtractionResult:
+        """Steal the model behind ``oracle`` with at most ``budget`` queries."""
+        if isinstance(budget, bool) or not isinstance(budget, int | np.integer):
+            raise InvalidInput(f"budget must be a whole number of queries, not {budget!r}")
+        info = oracle.info
+        self.check_oracle(info)
+        minimum = self.min_queries(info)
+        if budget < minimum:
+            raise InvalidInput(
+                f"{self.name} needs at least {minimum} queries against this model; the budget is {budget}"
+            )
+        view = oracle.limited(int(budget))
+        ctx = AttackContext(view, info, check_random_state(random_state), eval_set)
+        start = time.perf_counter()
+        model = self._extract(ctx)
+        seconds = time.perf_counter() - start
+        comparison = compare(model, eval_set) if eval_set is not None else None
+        if comparison is not None and (not ctx.history or ctx.history[-1].queries != view.queries):
+            ctx.history.append(
+                HistoryPoint(view.queries, comparison.fidelity_test, comparison.fidelity_uniform, comparison.tv_test)
+            )
+        return ExtractionResult(
+            attack=self.name,
+            model=model,
+            queries=view.queries,
+            cost=view.cost,
+            seconds=seconds,
+            budget=int(budget),
+            history=ctx.history,
+            comparison=comparison,
+            notes=ctx.notes,
+        )
+
+    @abstractmethod
+    def _extract(self, ctx: AttackContext) -> Any:
+        """The algorithm: query ``ctx.oracle`` and return a fitted stolen model."""

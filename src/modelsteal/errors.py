@@ -1,0 +1,69 @@
+"""One error tree for the whole toolkit.
+
+Every error a user can cause is a :class:`ModelStealError`; its message names the fix.
+The CLI prints that message on one line and exits with status 2; the gateway maps the
+same classes to HTTP status codes with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+
+class ModelStealError(Exception):
+    """Base class of every error modelsteal raises on purpose."""
+
+    code: str = "error"
+
+
+class InvalidInput(ModelStealError, ValueError):
+    """Input of the wrong shape, type or range (NaN, inf, unknown name, ...)."""
+
+    code = "invalid_input"
+
+
+class BudgetExhausted(ModelStealError):
+    """The oracle would go over its query budget; nothing was sent."""
+
+    code = "budget_exhausted"
+
+    def __init__(self, message: str, *, used: int, budget: int, asked: int) -> None:
+        super().__init__(message)
+        self.used = used
+        self.budget = budget
+        self.asked = asked
+
+
+class RateLimited(ModelStealError):
+    """The API refused the batch for now; ``retry_after`` seconds may fix it."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Refused(ModelStealError):
+    """The API refused the batch for good (bad key, revoked, blocked, ...)."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class UnsupportedOracle(ModelStealError):
+    """An attack was handed an oracle whose outputs it cannot use."""
+
+    code = "unsupported_oracle"
+
+
+class AttackFailed(ModelStealError):
+    """An attack ran within its budget but could not produce a model."""
+
+    code = "attack_failed"
+
+
+class ModelDirError(ModelStealError):
+    """A model directory is missing, incomplete, or was not written by modelsteal."""
+
+    code = "model_dir"

@@ -1,0 +1,128 @@
+"""The attacker's handle on a prediction API: queries, budget and cost accounting.
+
+One row is one query. A batch that would take the count over the budget raises
+:class:`BudgetExhausted` before anything is sent: never a silent partial answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from modelsteal.errors import BudgetExhausted, InvalidInput, RateLimited
+from modelsteal.oracle.answers import Answers
+from modelsteal.oracle.info import ModelInfo
+from modelsteal.oracle.transports import Transport
+
+
+class Oracle:
+    """Counts every row sent through ``transport`` and the money it cost.
+
+    Parameters
+    ----------
+    transport:
+        Where the rows go (in memory, an in-process gateway, or HTTP).
+    budget:
+        Most rows this oracle may send; ``None`` for no limit.
+    max_batch:
+        Largest batch sent in one call; bigger batches are split (and counted the same).
+    wait_on_rate_limit:
+        Sleep out a ``RateLimited`` answer's ``retry_after`` and resend, up to
+        ``max_wait`` seconds in all; otherwise the error reaches the caller.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        budget: int | None = None,
+        max_batch: int = 1000,
+        wait_on_rate_limit: bool = False,
+        max_wait: float = 3600.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if budget is not None and budget < 0:
+            raise InvalidInput("budget must be >= 0")
+        if max_batch < 1:
+            raise InvalidInput("max_batch must be >= 1")
+        self.transport = transport
+        self.budget = budget
+        self.max_batch = max_batch
+        self.wait_on_rate_limit = wait_on_rate_limit
+        self.max_wait = max_wait
+        self._sleep = sleep
+        self._parent: Oracle | None = None
+        self._info: ModelInfo | None = None
+        self.queries = 0
+        self.cost = 0.0
+        self.requests = 0
+        self.waited = 0.0
+
+    # ------------------------------------------------------------------ views
+    def limited(self, budget: int) -> Oracle:
+        """A view that may send at most ``budget`` more rows; its rows count here too."""
+        child = Oracle(self.transport, budget=budget, max_batch=self.max_batch)
+        child._parent = self
+        child._info = self._info
+        return child
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            self._info = self._parent.info if self._parent else self.transport.describe()
+        return self._info
+
+    @property
+    def remaining(self) -> int | None:
+        own = None if self.budget is None else self.budget - self.queries
+        parent = self._parent.remaining if self._parent else None
+        if own is None:
+            return parent
+        return own if parent is None else min(own, parent)
+
+    # ------------------------------------------------------------------ querying
+    def query(self, X: ArrayLike) -> Answers:
+        """Send ``X`` (rows of the published feature space); return the answers."""
+        arr = self.info.feature_space.validate(X, what="query")
+        n = arr.shape[0]
+        if n == 0:
+            raise InvalidInput("an empty batch: send at least one row")
+        remaining = self.remaining
+        if remaining is not None and n > remaining:
+            used = self.queries
+            raise BudgetExhausted(
+                f"a batch of {n} rows would exceed the budget: {used} used, {remaining} left",
+                used=used,
+                budget=self.budget if self.budget is not None else used + remaining,
+                asked=n,
+            )
+        parts = [self._send(arr[start : start + self.max_batch]) for start in range(0, n, self.max_batch)]
+        return parts[0] if len(parts) == 1 else Answers.concatenate(parts)
+
+    def _send(self, X: np.ndarray) -> Answers:
+        if self._parent is not None:
+            answers = self._parent._send(X)
+            cost = self._parent._last_cost
+        else:
+            answers, cost = self._send_with_retry(X)
+        self._last_cost = cost
+        self.queries += X.shape[0]
+        self.cost += cost
+        self.requests += 1
+        return answers
+
+    def _send_with_retry(self, X: np.ndarray) -> tuple[Answers, float]:
+        while True:
+            try:
+                return self.transport.send(X)
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 1.0
+                if not self.wait_on_rate_limit or self.waited + wait > self.max_wait:
+                    raise
+                self._sleep(wait)
+                self.waited += wait
+
+    _last_cost: float = 0.0

@@ -1,0 +1,64 @@
+"""Transports carry a batch to a model and its answers back, like httpx's transports.
+
+Attacks never know which one the oracle holds: ``LocalTransport`` calls a victim in
+memory (no defences); the gateway and HTTP transports live beside their servers.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from modelsteal.oracle.answers import Answers, OutputMode, apply_output_mode
+from modelsteal.oracle.info import ModelInfo
+from modelsteal.victims.base import Victim
+
+
+class Transport(Protocol):
+    """Sends rows to a model; returns its answers and what they cost."""
+
+    def describe(self) -> ModelInfo: ...
+
+    def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalTransport:
+    """A victim in memory, answered in ``output_mode`` at ``price_per_query`` per row."""
+
+    def __init__(
+        self,
+        victim: Victim,
+        *,
+        output_mode: OutputMode | None = None,
+        price_per_query: float = 0.0,
+        name: str = "local",
+        class_names: tuple[str, ...] | None = None,
+        publish_family: bool = True,
+    ) -> None:
+        self.victim = victim
+        self.output_mode = output_mode or OutputMode()
+        self.price_per_query = float(price_per_query)
+        classes = class_names or tuple(str(c) for c in victim.classes_)
+        self._info = ModelInfo(
+            name=name,
+            classes=classes,
+            feature_space=victim.feature_space,
+            family=victim.family if publish_family else None,
+            details=dict(victim.details) if publish_family else {},
+            output_mode=self.output_mode,
+            price_per_query=self.price_per_query,
+        )
+
+    def describe(self) -> ModelInfo:
+        return self._info
+
+    def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
+        proba = self.victim.predict_proba(X)
+        return apply_output_mode(proba, self.output_mode), self.price_per_query * X.shape[0]
+
+    def close(self) -> None:
+        return None

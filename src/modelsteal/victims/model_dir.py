@@ -1,0 +1,185 @@
+"""Model directories: a victim in a safe format, its card, and its evaluation split.
+
+Layout of a directory written by :func:`save_model_dir`::
+
+    card.json          name, dataset, family, published details, feature space, classes,
+                       test accuracy, seed, and the SHA-256 of every other file
+    model.skops        scikit-learn models (skops, loaded with an explicit type allow-list)
+    model.safetensors  PyTorch weights; the architecture is in card.json
+    eval.npz           the evaluation split (numeric arrays only, loaded without pickle)
+
+Loading refuses a directory whose card is not ours or whose files do not match the
+hashes the card recorded: nothing a user hands over is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from numpy.typing import NDArray
+from safetensors.torch import load_file, save_file
+
+from modelsteal.datasets import Dataset
+from modelsteal.errors import ModelDirError
+from modelsteal.feature_space import FeatureSpace
+from modelsteal.victims.base import SklearnVictim, TorchVictim, Victim
+from modelsteal.victims.nets import build_network
+
+FORMAT = "modelsteal-model/1"
+
+# Types beyond skops' defaults that scikit-learn victims of ours contain. Anything else
+# in a .skops file is refused: we load what we wrote, not what someone slipped in.
+TRUSTED_SKOPS_TYPES = frozenset(
+    {
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.tree._tree.Tree",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.utils._bunch.Bunch",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A loaded model directory."""
+
+    path: Path
+    victim: Victim
+    card: dict[str, Any]
+    X_eval: NDArray[np.float64]
+    y_eval: NDArray[np.int64]
+
+    @property
+    def feature_space(self) -> FeatureSpace:
+        return self.victim.feature_space
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model_dir(
+    victim: Victim,
+    data: Dataset,
+    out: str | Path,
+    *,
+    seed: int,
+    name: str | None = None,
+    test_accuracy: float | None = None,
+) -> Path:
+    """Write ``victim`` with its card and ``data``'s test split into ``out``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelDirError(f"{out} exists and is not a directory; pass a directory path to --out")
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    if isinstance(victim, SklearnVictim):
+        sio.dump(victim.estimator, out / "model.skops")
+        files["model.skops"] = _sha256(out / "model.skops")
+        backend = "sklearn"
+    elif isinstance(victim, TorchVictim):
+        state = {k: v.detach().contiguous() for k, v in victim.module.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"))
+        files["model.safetensors"] = _sha256(out / "model.safetensors")
+        backend = "torch"
+    else:
+        raise ModelDirError(f"cannot save a victim of type {type(victim).__name__}")
+    np.savez(out / "eval.npz", X=data.X_test, y=data.y_test)
+    files["eval.npz"] = _sha256(out / "eval.npz")
+    if test_accuracy is None:
+        test_accuracy = float(np.mean(victim.predict(data.X_test) == data.y_test))
+    card = {
+        "format": FORMAT,
+        "name": name or out.name,
+        "dataset": data.name,
+        "dataset_info": data.info,
+        "family": victim.family,
+        "details": victim.details,
+        "backend": backend,
+        "feature_space": victim.feature_space.to_dict(),
+        "classes": list(data.class_names),
+        "test_accuracy": test_accuracy,
+        "n_train": int(data.X_train.shape[0]),
+        "n_eval": int(data.X_test.shape[0]),
+        "seed": seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+    }
+    tmp = out / "card.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, out / "card.json")
+    return out
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    card_path = path / "card.json"
+    if not path.is_dir():
+        raise ModelDirError(f"{path} is not a model directory; create one with `modelsteal train ... --out {path}`")
+    if not card_path.is_file():
+        raise ModelDirError(f"{path} has no card.json; it was not written by `modelsteal train`")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{card_path} is not valid JSON ({exc}); retrain the model") from None
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise ModelDirError(f"{card_path} is not a modelsteal card (format {FORMAT!r} expected)")
+    return card
+
+
+def _checked(path: Path, name: str, card: dict[str, Any]) -> Path:
+    expected = card.get("files", {}).get(name)
+    file = path / name
+    if expected is None or not file.is_file():
+        raise ModelDirError(f"{path} lacks {name} recorded by its card; retrain the model")
+    if _sha256(file) != expected:
+        raise ModelDirError(
+            f"{file} does not match the hash in card.json: it was modified or not written by modelsteal"
+        )
+    return file
+
+
+def load_model_dir(path: str | Path) -> ModelDir:
+    """Load a directory written by :func:`save_model_dir`, refusing anything else."""
+    path = Path(path)
+    card = read_card(path)
+    space = FeatureSpace.from_dict(card["feature_space"])
+    classes = np.arange(len(card["classes"]))
+    victim: Victim
+    if card.get("backend") == "sklearn":
+        file = _checked(path, "model.skops", card)
+        untrusted = set(sio.get_untrusted_types(file=file))
+        unknown = untrusted - TRUSTED_SKOPS_TYPES
+        if unknown:
+            raise ModelDirError(f"{file} holds types modelsteal does not load: {', '.join(sorted(unknown))}")
+        estimator = sio.load(file, trusted=sorted(untrusted))
+        victim = SklearnVictim(estimator, space, family=card["family"], details=card.get("details", {}))
+    elif card.get("backend") == "torch":
+        file = _checked(path, "model.safetensors", card)
+        module = build_network(card["details"]["architecture"])
+        try:
+            module.load_state_dict(load_file(str(file)))
+        except RuntimeError as exc:
+            raise ModelDirError(f"{file} does not fit its architecture: {exc}") from None
+        victim = TorchVictim(module, space, classes, family=card["family"], details=card.get("details", {}))
+    else:
+        raise ModelDirError(f"{path}/card.json names an unknown backend {card.get('backend')!r}")
+    eval_file = _checked(path, "eval.npz", card)
+    with np.load(eval_file, allow_pickle=False) as npz:
+        X_eval = np.asarray(npz["X"], dtype=np.float64)
+        y_eval = np.asarray(npz["y"], dtype=np.int64)
+    return ModelDir(path, victim, card, X_eval, y_eval)

@@ -1,0 +1,159 @@
+"""Training victims of every family the toolkit attacks.
+
+scikit-learn victims are pipelines: a scaler fixed by the feature space's bounds (so it
+maps the box onto [-1, 1], whatever data the owner trained on) followed by the model.
+The scaler is affine, so a linear model or an MLP stays one in the raw input space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+
+from modelsteal.datasets import Dataset
+from modelsteal.errors import InvalidInput
+from modelsteal.feature_space import FeatureSpace
+from modelsteal.victims.base import SklearnVictim, TorchVictim, Victim
+from modelsteal.victims.nets import ImageCNN
+
+MODEL_FAMILIES: dict[str, str] = {
+    "logreg": "binary logistic regression",
+    "softmax": "multinomial (softmax) logistic regression",
+    "ovr": "one-vs-rest logistic regression",
+    "mlp": "one-hidden-layer perceptron (20 ReLU units by default)",
+    "tree": "decision tree (at most 100 leaves by default)",
+    "svm-rbf": "support vector machine with an RBF kernel",
+    "cnn": "convolutional network (image data sets only)",
+}
+
+ACTIVATIONS = ("relu", "tanh", "logistic")
+
+
+@dataclass
+class TrainOptions:
+    """Knobs of ``modelsteal train``; each family reads the ones it has."""
+
+    hidden: int = 20
+    activation: str = "relu"
+    max_leaf_nodes: int = 100
+    C: float = 1.0
+    epochs: int = 15
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def bounds_scaler(space: FeatureSpace) -> MinMaxScaler:
+    """A MinMaxScaler fitted on the box's corners: the box maps onto [-1, 1]."""
+    return MinMaxScaler(feature_range=(-1.0, 1.0)).fit(np.vstack([space.lower, space.upper]))
+
+
+def _sklearn_model(family: str, n_classes: int, seed: int, opts: TrainOptions) -> tuple[ClassifierMixin, dict[str, Any]]:
+    if family == "logreg":
+        if n_classes != 2:
+            raise InvalidInput(
+                f"logreg is binary and this data set has {n_classes} classes; use --model softmax or --model ovr"
+            )
+        return LogisticRegression(C=opts.C, max_iter=10_000), {}
+    if family == "softmax":
+        return LogisticRegression(C=opts.C, max_iter=10_000), {}
+    if family == "ovr":
+        if n_classes < 3:
+            raise InvalidInput("ovr needs three or more classes; for two classes use --model logreg")
+        return OneVsRestClassifier(LogisticRegression(C=opts.C, max_iter=10_000)), {}
+    if family == "mlp":
+        if opts.activation not in ACTIVATIONS:
+            raise InvalidInput(f"unknown activation {opts.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if opts.hidden < 1:
+            raise InvalidInput("--hidden must be at least 1")
+        model = MLPClassifier(
+            hidden_layer_sizes=(opts.hidden,),
+            activation=opts.activation,
+            max_iter=3000,
+            random_state=seed,
+        )
+        return model, {"hidden_layer_sizes": [opts.hidden], "activation": opts.activation}
+    if family == "tree":
+        if opts.max_leaf_nodes < 2:
+            raise InvalidInput("--max-leaves must be at least 2")
+        return DecisionTreeClassifier(max_leaf_nodes=opts.max_leaf_nodes, random_state=seed), {
+            "max_leaf_nodes": opts.max_leaf_nodes
+        }
+    if family == "svm-rbf":
+        # SVC(probability=True) is deprecated: Platt scaling through CalibratedClassifierCV.
+        svc = SVC(kernel="rbf", C=opts.C, gamma="scale", random_state=seed)
+        return CalibratedClassifierCV(svc, method="sigmoid", ensemble=False), {"kernel": "rbf"}
+    raise InvalidInput(f"unknown model family {family!r}; choose one of: {', '.join(MODEL_FAMILIES)}")
+
+
+def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
+    space = data.feature_space
+    if space.image_shape is None or len(space.image_shape) != 2:
+        raise InvalidInput(f"--model cnn needs an image data set (digits, mnist5k); {data.name} is tabular")
+    height, width = space.image_shape
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    net = ImageCNN(
+        height,
+        width,
+        data.n_classes,
+        torch.tensor(space.lower, dtype=torch.float32),
+        torch.tensor(space.upper, dtype=torch.float32),
+    )
+    X = torch.tensor(data.X_train, dtype=torch.float32)
+    y = torch.tensor(data.y_train, dtype=torch.long)
+    optim = torch.optim.Adam(net.parameters(), lr=2e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    net.train()
+    for _ in range(opts.epochs):
+        order = torch.randperm(X.shape[0], generator=gen)
+        for start in range(0, X.shape[0], 64):
+            idx = order[start : start + 64]
+            optim.zero_grad()
+            loss = loss_fn(net(X[idx]), y[idx])
+            loss.backward()
+            optim.step()
+    net.eval()
+    arch = {
+        "kind": "cnn",
+        "height": height,
+        "width": width,
+        "n_classes": data.n_classes,
+        "channels": [16, 32],
+        "hidden": 64,
+        "lower": space.lower.tolist(),
+        "upper": space.upper.tolist(),
+    }
+    return TorchVictim(
+        net,
+        space,
+        np.arange(data.n_classes),
+        family="cnn",
+        details={"architecture": arch, "epochs": opts.epochs},
+    )
+
+
+def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOptions | None = None) -> Victim:
+    """Fit a victim of ``family`` on ``data``'s training split."""
+    opts = options or TrainOptions()
+    if family == "cnn":
+        return _train_cnn(data, seed, opts)
+    model, details = _sklearn_model(family, data.n_classes, seed, opts)
+    scaler = bounds_scaler(data.feature_space)
+    model.fit(scaler.transform(data.X_train), data.y_train)
+    pipeline = Pipeline([("scale", scaler), ("model", model)])
+    return SklearnVictim(pipeline, data.feature_space, family=family, details=details)
+
+
+def test_accuracy(victim: Victim, data: Dataset) -> float:
+    return float(np.mean(victim.predict(data.X_test) == data.y_test))
