@@ -6,13 +6,21 @@ from modelsteal.attacks.equation_solving import (
     OvREquationSolving,
     SoftmaxEquationSolving,
 )
+from modelsteal.attacks.mlp_extraction import MLPEquationSolving, mlp_unknowns
+from modelsteal.attacks.registry import ATTACKS, EquationSolving, attack_names, make_attack
 
 __all__ = [
+    "ATTACKS",
     "AttackContext",
+    "EquationSolving",
     "ExtractionAttack",
     "ExtractionResult",
     "HistoryPoint",
     "LogisticEquationSolving",
+    "MLPEquationSolving",
     "OvREquationSolving",
     "SoftmaxEquationSolving",
+    "attack_names",
+    "make_attack",
+    "mlp_unknowns",
 ]

@@ -104,8 +104,8 @@ class ExtractionAttack(ABC):
         if self.needs_probabilities and not info.output_mode.gives_probabilities:
             raise UnsupportedOracle(
                 f"{self.name} needs probability vectors, but this API answers with "
-                f"{info.output_mode.describe()}; use a label-only attack "
-                "(e.g. retraining) or a key whose output mode gives probabilities"
+                f"{info.output_mode.describe()}; query with an API key whose output mode gives "
+                "probabilities, or choose an attack that works from labels"
             )
 
     @final

@@ -71,7 +71,7 @@ class Answers:
             raise UnsupportedOracle(
                 f"{attack} needs full probability vectors, and this API returns "
                 f"{'top-k' if self.top_k_classes is not None else 'labels only'}; "
-                "use a label-only attack or an API key whose output mode gives probabilities"
+                "query with an API key whose output mode gives probabilities"
             )
         return self.probabilities
 

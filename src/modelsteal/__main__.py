@@ -1,0 +1,5 @@
+import sys
+
+from modelsteal.cli import main
+
+sys.exit(main())

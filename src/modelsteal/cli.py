@@ -1,0 +1,220 @@
+"""``modelsteal``: train victims, steal them, read how faithful the copy is.
+
+Errors a user can cause print one line naming the fix and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from modelsteal.errors import ModelStealError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"modelsteal: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from modelsteal.attacks.registry import attack_names
+    from modelsteal.oracle.answers import OUTPUT_KINDS
+    from modelsteal.victims.training import ACTIVATIONS, MODEL_FAMILIES
+
+    parser = _Parser(prog="modelsteal", description="Attack, defend and prove ownership of models behind prediction APIs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("datasets", help="list the bundled data sets")
+    sub.add_parser("attacks", help="list the attacks")
+
+    train = sub.add_parser("train", help="train a victim and write its model directory")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a bundled data set (see `modelsteal datasets`)")
+    source.add_argument("--csv", type=Path, help="your own CSV file (with --target)")
+    train.add_argument("--target", help="the label column of --csv")
+    train.add_argument("--model", required=True, choices=list(MODEL_FAMILIES), help="model family")
+    train.add_argument("--out", required=True, type=Path, help="model directory to write")
+    train.add_argument("--seed", type=_positive_int, default=0)
+    train.add_argument("--hidden", type=_positive_int, default=20, help="mlp: hidden units (default 20)")
+    train.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="mlp: activation (default relu)")
+    train.add_argument("--max-leaves", type=_positive_int, default=100, help="tree: most leaves (default 100)")
+    train.add_argument("--epochs", type=_positive_int, default=15, help="cnn: training epochs (default 15)")
+
+    attack = sub.add_parser("attack", help="steal a model and report fidelity")
+    attack.add_argument("target", help="a model directory")
+    attack.add_argument("--attack", required=True, choices=attack_names(), metavar="NAME", help=f"one of: {', '.join(attack_names())}")
+    attack.add_argument("--budget", required=True, type=_positive_int, help="most queries (rows) to send")
+    attack.add_argument("--seed", type=_positive_int, default=0)
+    attack.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    attack.add_argument("--family", help="model family, when the API does not publish it")
+    attack.add_argument("--activation", choices=ACTIVATIONS, help="mlp activation, when not published")
+    attack.add_argument("--hidden", type=_positive_int, help="mlp hidden units, when not published")
+    attack.add_argument("--output-mode", choices=OUTPUT_KINDS, default="probabilities", help="what the API returns")
+    attack.add_argument("--top-k", type=_positive_int, default=1, help="k for --output-mode top_k")
+    attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
+    attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
+    return parser
+
+
+def _cmd_datasets() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelsteal.datasets import DATASETS
+
+    table = Table(title="Bundled data sets (nothing is downloaded)")
+    table.add_column("name")
+    table.add_column("what")
+    for entry in DATASETS.values():
+        table.add_row(entry.name, entry.summary)
+    Console().print(table)
+    print("Your own data: modelsteal train --csv PATH --target COLUMN ...")
+    return 0
+
+
+def _cmd_attacks() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelsteal.attacks.registry import ATTACKS
+
+    table = Table(title="Attacks")
+    table.add_column("name")
+    table.add_column("needs")
+    table.add_column("what")
+    for name, cls in ATTACKS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        table.add_row(name, "probabilities" if cls.needs_probabilities else "labels", doc)
+    Console().print(table)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from modelsteal.datasets import load_csv, load_dataset
+    from modelsteal.errors import InvalidInput
+    from modelsteal.victims import TrainOptions, save_model_dir, train_victim
+    from modelsteal.victims.training import test_accuracy
+
+    if args.csv is not None:
+        if not args.target:
+            raise InvalidInput("--csv needs --target COLUMN, the column to predict")
+        data = load_csv(args.csv, args.target)
+    else:
+        data = load_dataset(args.dataset)
+    options = TrainOptions(hidden=args.hidden, activation=args.activation, max_leaf_nodes=args.max_leaves, epochs=args.epochs)
+    victim = train_victim(data, args.model, seed=args.seed, options=options)
+    accuracy = test_accuracy(victim, data)
+    out = save_model_dir(victim, data, args.out, seed=args.seed, test_accuracy=accuracy)
+    dropped = data.info.get("rows_dropped_missing")
+    extra = f"; {dropped} rows dropped for missing values" if dropped else ""
+    print(
+        f"trained {args.model} on {data.name} ({data.n_features} features, {data.n_classes} classes{extra}): "
+        f"test accuracy {accuracy:.4f}; wrote {out}"
+    )
+    return 0
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def print_results(rows: Sequence[dict[str, Any]], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for head in ("victim", "attack", "queries", "seconds", "1−R_test", "1−R_unif", "TV (test)"):
+        table.add_column(head, justify="left" if head in ("victim", "attack") else "right")
+    for row in rows:
+        table.add_row(
+            str(row.get("victim", "")),
+            str(row["attack"]),
+            str(row["queries"]),
+            f"{row['seconds']:.2f}",
+            _fmt(row.get("fidelity_test")),
+            _fmt(row.get("fidelity_uniform")),
+            _fmt(row.get("tv_test")),
+        )
+    Console(width=120).print(table)
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from modelsteal.experiment import steal_model_dir
+    from modelsteal.oracle import OutputMode
+    from modelsteal.victims import read_card
+
+    options: dict[str, Any] = {}
+    if args.family:
+        if args.attack != "equation-solving":
+            from modelsteal.errors import InvalidInput
+
+            raise InvalidInput("--family goes with --attack equation-solving")
+        options["family"] = args.family
+    for key in ("activation", "hidden"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
+    card = read_card(args.target)
+    with Console(stderr=True).status(f"stealing {card.get('name')} with {args.attack} …"):
+        result = steal_model_dir(
+            args.target, args.attack, budget=args.budget, seed=args.seed, options=options, output_mode=mode, n_uniform=args.n_uniform
+        )
+    summary = result.summary()
+    summary["victim"] = card.get("name")
+    summary["family"] = card.get("family")
+    print_results([summary], f"{card.get('name')}: {card.get('family')} on {card.get('dataset')}")
+    if args.json:
+        print(json.dumps(summary, sort_keys=True, default=float))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        if args.command == "datasets":
+            return _cmd_datasets()
+        if args.command == "attacks":
+            return _cmd_attacks()
+        if args.command == "train":
+            return _cmd_train(args)
+        if args.command == "attack":
+            return _cmd_attack(args)
+    except ModelStealError as exc:
+        print(f"modelsteal: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.error(f"unknown command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
