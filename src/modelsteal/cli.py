@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     from modelsteal.oracle.answers import OUTPUT_KINDS
     from modelsteal.victims.training import ACTIVATIONS, MODEL_FAMILIES
 
-    parser = _Parser(prog="modelsteal", description="Attack, defend and prove ownership of models behind prediction APIs.")
+    parser = _Parser(
+        prog="modelsteal",
+        description="Attack, defend and prove ownership of models behind prediction APIs.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the bundled data sets")
@@ -56,20 +59,32 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="model directory to write")
     train.add_argument("--seed", type=_positive_int, default=0)
     train.add_argument("--hidden", type=_positive_int, default=20, help="mlp: hidden units (default 20)")
-    train.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="mlp: activation (default relu)")
-    train.add_argument("--max-leaves", type=_positive_int, default=100, help="tree: most leaves (default 100)")
+    train.add_argument(
+        "--activation", choices=ACTIVATIONS, default="relu", help="mlp: activation (default relu)"
+    )
+    train.add_argument(
+        "--max-leaves", type=_positive_int, default=100, help="tree: most leaves (default 100)"
+    )
     train.add_argument("--epochs", type=_positive_int, default=15, help="cnn: training epochs (default 15)")
 
     attack = sub.add_parser("attack", help="steal a model and report fidelity")
     attack.add_argument("target", help="a model directory")
-    attack.add_argument("--attack", required=True, choices=attack_names(), metavar="NAME", help=f"one of: {', '.join(attack_names())}")
+    attack.add_argument(
+        "--attack",
+        required=True,
+        choices=attack_names(),
+        metavar="NAME",
+        help=f"one of: {', '.join(attack_names())}",
+    )
     attack.add_argument("--budget", required=True, type=_positive_int, help="most queries (rows) to send")
     attack.add_argument("--seed", type=_positive_int, default=0)
     attack.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     attack.add_argument("--family", help="model family, when the API does not publish it")
     attack.add_argument("--activation", choices=ACTIVATIONS, help="mlp activation, when not published")
     attack.add_argument("--hidden", type=_positive_int, help="mlp hidden units, when not published")
-    attack.add_argument("--output-mode", choices=OUTPUT_KINDS, default="probabilities", help="what the API returns")
+    attack.add_argument(
+        "--output-mode", choices=OUTPUT_KINDS, default="probabilities", help="what the API returns"
+    )
     attack.add_argument("--top-k", type=_positive_int, default=1, help="k for --output-mode top_k")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
@@ -121,7 +136,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data = load_csv(args.csv, args.target)
     else:
         data = load_dataset(args.dataset)
-    options = TrainOptions(hidden=args.hidden, activation=args.activation, max_leaf_nodes=args.max_leaves, epochs=args.epochs)
+    options = TrainOptions(
+        hidden=args.hidden,
+        activation=args.activation,
+        max_leaf_nodes=args.max_leaves,
+        epochs=args.epochs,
+    )
     victim = train_victim(data, args.model, seed=args.seed, options=options)
     accuracy = test_accuracy(victim, data)
     out = save_model_dir(victim, data, args.out, seed=args.seed, test_accuracy=accuracy)
@@ -183,7 +203,13 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     card = read_card(args.target)
     with Console(stderr=True).status(f"stealing {card.get('name')} with {args.attack} …"):
         result = steal_model_dir(
-            args.target, args.attack, budget=args.budget, seed=args.seed, options=options, output_mode=mode, n_uniform=args.n_uniform
+            args.target,
+            args.attack,
+            budget=args.budget,
+            seed=args.seed,
+            options=options,
+            output_mode=mode,
+            n_uniform=args.n_uniform,
         )
     summary = result.summary()
     summary["victim"] = card.get("name")

@@ -49,4 +49,9 @@ def steal_model_dir(
     model_dir = load_model_dir(path)
     attacker = make_attack(attack, **(options or {}))
     oracle = local_oracle(model_dir, output_mode=output_mode)
-    return attacker.run(oracle, budget=budget, random_state=seed, eval_set=eval_set_for(model_dir, n_uniform=n_uniform, seed=seed))
+    return attacker.run(
+        oracle,
+        budget=budget,
+        random_state=seed,
+        eval_set=eval_set_for(model_dir, n_uniform=n_uniform, seed=seed),
+    )

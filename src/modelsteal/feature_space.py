@@ -104,9 +104,7 @@ class FeatureSpace:
         return cls(tuple(names), lo, hi, (), image_shape)
 
     @classmethod
-    def from_data(
-        cls, X: ArrayLike, names: Sequence[str] | None = None, margin: float = 0.0
-    ) -> FeatureSpace:
+    def from_data(cls, X: ArrayLike, names: Sequence[str] | None = None, margin: float = 0.0) -> FeatureSpace:
         """Bounds taken from the data's per-column minimum and maximum."""
         arr = np.asarray(X, dtype=np.float64)
         lo, hi = arr.min(axis=0), arr.max(axis=0)
@@ -175,9 +173,7 @@ class FeatureSpace:
     def contains(self, X: FloatArray, tol: float = 1e-9) -> NDArray[np.bool_]:
         """Per row: inside the bounds and every one-hot group holds exactly one 1."""
         span = np.maximum(self.upper - self.lower, 1.0)
-        inside = np.all(
-            (tol * span >= self.lower - X) & (X - self.upper <= tol * span), axis=1
-        )
+        inside = np.all((tol * span >= self.lower - X) & (X - self.upper <= tol * span), axis=1)
         for group in self.categorical:
             block = X[:, list(group.columns)]
             onehot = np.all(np.isclose(block, 0.0) | np.isclose(block, 1.0), axis=1)

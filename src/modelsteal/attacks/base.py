@@ -135,7 +135,12 @@ class ExtractionAttack(ABC):
         comparison = compare(model, eval_set) if eval_set is not None else None
         if comparison is not None and (not ctx.history or ctx.history[-1].queries != view.queries):
             ctx.history.append(
-                HistoryPoint(view.queries, comparison.fidelity_test, comparison.fidelity_uniform, comparison.tv_test)
+                HistoryPoint(
+                    view.queries,
+                    comparison.fidelity_test,
+                    comparison.fidelity_uniform,
+                    comparison.tv_test,
+                )
             )
         return ExtractionResult(
             attack=self.name,

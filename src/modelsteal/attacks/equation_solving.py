@@ -25,9 +25,10 @@ column per group is redundant with the bias. We solve for the identifiable param
 only (the first level of each group folded into the bias), which needs
 d+1−(number of groups) queries; the default still sends d+1.
 
-Queries are drawn uniformly from the published feature space. Rows whose answer holds a
-probability of exactly 0 (an underflow) carry no usable equation; they are replaced by
-points drawn closer to the centre of the space, within the budget.
+Queries are drawn uniformly from the published feature space. A probability of exactly
+0 (an underflow, or rounding) carries no equation: the linear attacks use every other
+entry of the row (log-ratios to the row's top class); when too few equations remain,
+more points are drawn closer to the centre of the space, within the budget.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from modelsteal.attacks.base import AttackContext, ExtractionAttack
 from modelsteal.errors import AttackFailed, InvalidInput
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.info import ModelInfo
-from modelsteal.stolen.common import log_sigmoid, sigmoid
+from modelsteal.stolen.common import sigmoid
 from modelsteal.stolen.linear import StolenLinearModel
 
 TINY = 1e-300  # below this a probability is an underflow and its logarithm is useless
@@ -60,7 +61,9 @@ def design(X: NDArray[np.float64], cols: NDArray[np.intp]) -> NDArray[np.float64
     return np.hstack([X[:, cols], np.ones((X.shape[0], 1))])
 
 
-def expand(theta: NDArray[np.float64], cols: NDArray[np.intp], d: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def expand(
+    theta: NDArray[np.float64], cols: NDArray[np.intp], d: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Identifiable parameters (rows of classes, columns [cols..., bias]) to full coef/intercept."""
     coef = np.zeros((theta.shape[0], d))
     coef[:, cols] = theta[:, :-1]
@@ -81,14 +84,27 @@ def sample_informative(
     return X, P
 
 
+def usable_rows(P: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Rows that carry at least one log-ratio: two or more non-zero probabilities."""
+    return np.asarray((P > TINY).sum(axis=1) >= 2)
+
+
 def gather_rows(
-    ctx: AttackContext, n_first: int, rank_needed: int, cols: NDArray[np.intp]
+    ctx: AttackContext,
+    n_first: int,
+    rank_needed: int,
+    cols: NDArray[np.intp],
+    *,
+    all_classes: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Query until the rows with usable answers reach ``rank_needed`` (or the budget ends)."""
+    """Query until the usable rows span ``rank_needed`` dimensions (or the budget ends).
+
+    With ``all_classes`` a row is usable only when no probability is 0.
+    """
     X, P = sample_informative(ctx, n_first)
     shrink = 1.0
     while True:
-        usable = np.all(P > TINY, axis=1)
+        usable = np.all(P > TINY, axis=1) if all_classes else usable_rows(P)
         rank = int(np.linalg.matrix_rank(design(X[usable], cols))) if usable.any() else 0
         if rank >= rank_needed:
             return X[usable], P[usable]
@@ -101,6 +117,32 @@ def gather_rows(
         shrink *= 0.5
         X2, P2 = sample_informative(ctx, missing, shrink=shrink)
         X, P = np.vstack([X, X2]), np.vstack([P, P2])
+
+
+def solve_centred_logits(A: NDArray[np.float64], P: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Least-squares weights Θ (columns of A × classes), centred over classes, from log P.
+
+    Without zeros: log p_i − mean_k log p_k = (Θ x̃)_i − mean, one solve for all classes.
+    With zeros (underflow, rounding): each non-zero p_i gives log p_i − log p_top =
+    (θ_i − θ_top)·x̃ against the row's top class; zeros give nothing.
+    """
+    if np.all(P > TINY):
+        L = np.log(P)
+        theta, *_ = np.linalg.lstsq(A, L - L.mean(axis=1, keepdims=True), rcond=None)
+        return np.asarray(theta)
+    p = A.shape[1]
+    c = P.shape[1]
+    top = np.argmax(P, axis=1)
+    rows, cls = np.nonzero((P > TINY) & (np.arange(c)[None, :] != top[:, None]))
+    M = np.zeros((rows.size + p, c * p))
+    for eq, (r, i) in enumerate(zip(rows, cls, strict=True)):
+        M[eq, i * p : (i + 1) * p] = A[r]
+        M[eq, top[r] * p : (top[r] + 1) * p] -= A[r]
+    rhs = np.concatenate([np.log(P[rows, cls]) - np.log(P[rows, top[rows]]), np.zeros(p)])
+    for j in range(p):  # gauge: the weights sum to zero over classes
+        M[rows.size + j, j::p] = 1.0
+    theta, *_ = np.linalg.lstsq(M, rhs, rcond=None)
+    return np.asarray(theta.reshape(c, p).T)
 
 
 class _LinearEquationSolving(ExtractionAttack):
@@ -125,9 +167,7 @@ class _LinearEquationSolving(ExtractionAttack):
         cols = identifiable_columns(space)
         n = min(self.queries or self.default_queries(ctx.info), ctx.budget_left)
         X, P = gather_rows(ctx, n, cols.size + 1, cols)
-        logp = np.log(P)
-        G = logp - logp.mean(axis=1, keepdims=True)
-        theta, *_ = np.linalg.lstsq(design(X, cols), G, rcond=None)
+        theta = solve_centred_logits(design(X, cols), P)
         coef, intercept = expand(theta.T, cols, space.n_features)
         classes = np.arange(ctx.info.n_classes)
         if self.kind == "binary" or ctx.info.n_classes == 2:
@@ -191,7 +231,7 @@ class OvREquationSolving(ExtractionAttack):
         cols = identifiable_columns(space)
         p = cols.size + 1
         n = min(self.queries or self.min_queries(info), ctx.budget_left)
-        X, P = gather_rows(ctx, n, p, cols)
+        X, P = gather_rows(ctx, n, p, cols, all_classes=True)
         rounds = 0
         warm: NDArray[np.float64] | None = None
         while True:
@@ -252,20 +292,31 @@ class OvREquationSolving(ExtractionAttack):
             Jf = J.reshape(n_rows, c * n_rows)
             return np.asarray(project(Jf).reshape(n_rows, c, n_rows).reshape(n_rows * c, n_rows))
 
+        starts: list[NDArray[np.float64]]
         if warm is not None:
             # the previous round's normalisers, new rows from the middle
             starts = [np.concatenate([warm, np.zeros(n_rows - warm.size)])]
         else:
             starts = [np.full(n_rows, v) for v in (0.0, -3.0, 3.0, -8.0)]
-            starts += [rng.normal(scale=3.0, size=n_rows) for _ in range(self.restarts)]
+            starts += [
+                np.asarray(rng.normal(scale=3.0, size=n_rows), dtype=np.float64) for _ in range(self.restarts)
+            ]
         best: Any = None
         for start in starts:
-            fit = least_squares(residuals, start, jac=jacobian, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=300)
+            fit = least_squares(
+                residuals,
+                start,
+                jac=jacobian,
+                method="lm",
+                xtol=1e-15,
+                ftol=1e-15,
+                gtol=1e-15,
+                max_nfev=300,
+            )
             if best is None or fit.cost < best.cost:
                 best = fit
             if best.cost < self.tol * n_rows:
                 break
         Z, _ = logits(best.x)
         theta_s, *_ = np.linalg.lstsq(As, Z, rcond=None)
-        theta = theta_s.T / scale[None, :]
         return theta_s.T / scale[None, :], float(best.cost), np.asarray(best.x)

@@ -140,7 +140,9 @@ class MLPEquationSolving(ExtractionAttack):
             hidden = int(sizes[0])
         activation = self.activation or info.details.get("activation")
         if activation is None:
-            raise InvalidInput("the API does not publish the activation; pass activation='relu' or 'tanh' (--activation)")
+            raise InvalidInput(
+                "the API does not publish the activation; pass activation='relu' or 'tanh' (--activation)"
+            )
         if activation not in ACTIVATIONS:
             raise InvalidInput(f"eq-mlp cannot steal activation {activation!r}")
         return hidden, str(activation)
@@ -186,7 +188,9 @@ class MLPEquationSolving(ExtractionAttack):
             params = [
                 (torch.randn(width, d, generator=gen, dtype=torch.float64) / math.sqrt(d)).requires_grad_(),
                 torch.zeros(width, dtype=torch.float64).requires_grad_(),
-                (torch.randn(c, width, generator=gen, dtype=torch.float64) / math.sqrt(width)).requires_grad_(),
+                (
+                    torch.randn(c, width, generator=gen, dtype=torch.float64) / math.sqrt(width)
+                ).requires_grad_(),
             ]
             optim = torch.optim.LBFGS(
                 params,
@@ -204,7 +208,7 @@ class MLPEquationSolving(ExtractionAttack):
                 z = act(U @ p[0].T + p[1]) @ p[2].T
                 z = z - z.mean(dim=1, keepdim=True)
                 loss = ((z - target) ** 2).mean()
-                loss.backward()  # type: ignore[no-untyped-call]
+                loss.backward()
                 return loss
 
             optim.step(closure)
@@ -250,7 +254,9 @@ class ReluCriticalPoints:
         self.box = BoxMap.of(self.ctx.info)
         fs = self.ctx.info.feature_space
         if fs.categorical:
-            raise InvalidInput("the ReLU attack walks lines through a continuous box; one-hot features are not supported")
+            raise InvalidInput(
+                "the ReLU attack walks lines through a continuous box; one-hot features are not supported"
+            )
         self.d = fs.n_features
         self.eta = 1e-6  # step for one-sided slopes along a line, in cube units
 
@@ -355,7 +361,12 @@ class ReluCriticalPoints:
         return any(abs(float(w @ u) + b) < 1e-6 for w, b in zip(self.normals, self.offsets, strict=True))
 
     def _learn_units(
-        self, p0: NDArray[np.float64], v: NDArray[np.float64], t0: float, t1: float, kinks: list[_Kink]
+        self,
+        p0: NDArray[np.float64],
+        v: NDArray[np.float64],
+        t0: float,
+        t1: float,
+        kinks: list[_Kink],
     ) -> None:
         if not kinks:
             return

@@ -43,7 +43,9 @@ class EquationSolving(ExtractionAttack):
     def _delegate(self, info: ModelInfo) -> ExtractionAttack:
         family = self.family or info.family
         if family is None:
-            raise InvalidInput("the API does not publish the model family; pass --family (logreg, softmax, ovr, mlp)")
+            raise InvalidInput(
+                "the API does not publish the model family; pass --family (logreg, softmax, ovr, mlp)"
+            )
         attack_cls = self.FAMILIES.get(family)
         if attack_cls is None:
             raise InvalidInput(

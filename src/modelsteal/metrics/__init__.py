@@ -9,7 +9,11 @@ from modelsteal.metrics.fidelity import (
     compare,
     tv_distance,
 )
-from modelsteal.metrics.parameters import LinearParameters, linear_parameters, max_relative_parameter_error
+from modelsteal.metrics.parameters import (
+    LinearParameters,
+    linear_parameters,
+    max_relative_parameter_error,
+)
 
 __all__ = [
     "DEFAULT_N_UNIFORM",

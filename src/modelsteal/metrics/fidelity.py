@@ -90,7 +90,9 @@ def agreement(p: NDArray[np.float64], q: NDArray[np.float64]) -> float:
     return float(np.mean(_labels(p) == _labels(q)))
 
 
-def aligned_proba(model: ProbabilisticClassifier, X: NDArray[np.float64], n_classes: int) -> NDArray[np.float64]:
+def aligned_proba(
+    model: ProbabilisticClassifier, X: NDArray[np.float64], n_classes: int
+) -> NDArray[np.float64]:
     """``model``'s probabilities with one column per victim class index 0..n_classes-1.
 
     A stolen model that never saw some class has fewer columns; they are zero here.

@@ -60,7 +60,9 @@ def linear_parameters(estimator: Any) -> LinearParameters:
             if not hasattr(scaler, "scale_"):
                 raise InvalidInput(f"cannot fold a {type(scaler).__name__} into linear weights")
             scale = np.asarray(scaler.scale_, dtype=np.float64)
-            offset = np.asarray(getattr(scaler, "min_", None) if hasattr(scaler, "min_") else -scaler.mean_ * scale)
+            offset = np.asarray(
+                getattr(scaler, "min_", None) if hasattr(scaler, "min_") else -scaler.mean_ * scale
+            )
     if hasattr(model, "coef_") and hasattr(model, "intercept_"):
         declared = getattr(model, "linear_kind_", None)
         kind: LinearKind = declared or ("binary" if model.coef_.shape[0] == 1 else "multinomial")
@@ -81,12 +83,14 @@ def linear_parameters(estimator: Any) -> LinearParameters:
 
 
 def max_relative_parameter_error(
-    victim: LinearParameters, stolen: LinearParameters, space: FeatureSpace | None = None, floor: float = 1e-6
+    victim: LinearParameters,
+    stolen: LinearParameters,
+    space: FeatureSpace | None = None,
+    floor: float = 1e-6,
 ) -> float:
     """max_i |θ̂_i − θ_i| / max(|θ_i|, floor·max|θ|) over the canonical parameters."""
-    if victim.kind != stolen.kind:
-        if {victim.kind, stolen.kind} != {"binary", "multinomial"}:
-            raise InvalidInput(f"cannot compare {victim.kind} and {stolen.kind} parameters")
+    if victim.kind != stolen.kind and {victim.kind, stolen.kind} != {"binary", "multinomial"}:
+        raise InvalidInput(f"cannot compare {victim.kind} and {stolen.kind} parameters")
     a, b = victim.canonical(space), stolen.canonical(space)
     if a.shape != b.shape:
         # a binary model's one row against a two-row centred form: compare log-odds rows

@@ -5,4 +5,12 @@ from modelsteal.oracle.info import ModelInfo
 from modelsteal.oracle.oracle import Oracle
 from modelsteal.oracle.transports import LocalTransport, Transport
 
-__all__ = ["Answers", "LocalTransport", "ModelInfo", "Oracle", "OutputMode", "Transport", "apply_output_mode"]
+__all__ = [
+    "Answers",
+    "LocalTransport",
+    "ModelInfo",
+    "Oracle",
+    "OutputMode",
+    "Transport",
+    "apply_output_mode",
+]

@@ -49,7 +49,9 @@ class StolenLinearModel(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: NDArray[np.float64], y: NDArray[Any]) -> StolenLinearModel:
         if self.kind == "ovr":
-            raise InvalidInput("fit learns binary or multinomial weights; one-vs-rest is set by equation solving")
+            raise InvalidInput(
+                "fit learns binary or multinomial weights; one-vs-rest is set by equation solving"
+            )
         model = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(X, y)
         return self.set_parameters(model.coef_, model.intercept_, model.classes_)
 

@@ -62,7 +62,10 @@ class StolenMLP(ClassifierMixin, BaseEstimator):
     def fit(self, X: NDArray[np.float64], y: NDArray[Any]) -> StolenMLP:
         """Learn from labelled rows (retraining), through scikit-learn's MLPClassifier."""
         model = MLPClassifier(
-            hidden_layer_sizes=(self.hidden,), activation=self.activation, max_iter=2000, random_state=self.random_state
+            hidden_layer_sizes=(self.hidden,),
+            activation=self.activation,
+            max_iter=2000,
+            random_state=self.random_state,
         ).fit(X, y)
         W1, W2 = model.coefs_
         b1, b2 = model.intercepts_

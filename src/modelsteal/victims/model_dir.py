@@ -129,7 +129,9 @@ def read_card(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     card_path = path / "card.json"
     if not path.is_dir():
-        raise ModelDirError(f"{path} is not a model directory; create one with `modelsteal train ... --out {path}`")
+        raise ModelDirError(
+            f"{path} is not a model directory; create one with `modelsteal train ... --out {path}`"
+        )
     if not card_path.is_file():
         raise ModelDirError(f"{path} has no card.json; it was not written by `modelsteal train`")
     try:
@@ -167,6 +169,8 @@ def load_model_dir(path: str | Path) -> ModelDir:
         if unknown:
             raise ModelDirError(f"{file} holds types modelsteal does not load: {', '.join(sorted(unknown))}")
         estimator = sio.load(file, trusted=sorted(untrusted))
+        if not (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")):
+            raise ModelDirError(f"{file} does not hold a fitted classifier")
         victim = SklearnVictim(estimator, space, family=card["family"], details=card.get("details", {}))
     elif card.get("backend") == "torch":
         file = _checked(path, "model.safetensors", card)

@@ -20,6 +20,8 @@ class BoxScaling(nn.Module):
     def __init__(self, lower: torch.Tensor, upper: torch.Tensor) -> None:
         super().__init__()
         span = torch.where(upper > lower, upper - lower, torch.ones_like(upper))
+        self.lower: torch.Tensor
+        self.span: torch.Tensor
         self.register_buffer("lower", lower.clone())
         self.register_buffer("span", span)
 
@@ -53,7 +55,9 @@ class ImageCNN(nn.Module):
             nn.MaxPool2d(2),
         )
         flat = c2 * (height // 4) * (width // 4)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.scale(x).reshape(-1, 1, self.height, self.width)

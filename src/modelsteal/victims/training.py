@@ -58,7 +58,9 @@ def bounds_scaler(space: FeatureSpace) -> MinMaxScaler:
     return MinMaxScaler(feature_range=(-1.0, 1.0)).fit(np.vstack([space.lower, space.upper]))
 
 
-def _sklearn_model(family: str, n_classes: int, seed: int, opts: TrainOptions) -> tuple[ClassifierMixin, dict[str, Any]]:
+def _sklearn_model(
+    family: str, n_classes: int, seed: int, opts: TrainOptions
+) -> tuple[ClassifierMixin, dict[str, Any]]:
     if family == "logreg":
         if n_classes != 2:
             raise InvalidInput(
@@ -73,7 +75,9 @@ def _sklearn_model(family: str, n_classes: int, seed: int, opts: TrainOptions) -
         return OneVsRestClassifier(LogisticRegression(C=opts.C, max_iter=10_000)), {}
     if family == "mlp":
         if opts.activation not in ACTIVATIONS:
-            raise InvalidInput(f"unknown activation {opts.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+            raise InvalidInput(
+                f"unknown activation {opts.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
         if opts.hidden < 1:
             raise InvalidInput("--hidden must be at least 1")
         model = MLPClassifier(

@@ -1,0 +1,40 @@
+"""Shared fixtures: victims are trained once per session (they are deterministic)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest
+import torch
+
+from modelsteal.datasets import Dataset, load_csv, load_dataset
+from modelsteal.datasets.examples import write_loans_csv
+from modelsteal.victims import TrainOptions, Victim, train_victim
+
+torch.set_num_threads(1)
+
+_victims: dict[tuple[str, str, str], tuple[Victim, Dataset]] = {}
+
+
+@pytest.fixture(scope="session")
+def loans_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_loans_csv(tmp_path_factory.mktemp("csv") / "loans.csv")
+
+
+@pytest.fixture(scope="session")
+def victim_factory(loans_csv: Path) -> Callable[..., tuple[Victim, Dataset]]:
+    """``make(dataset, family, activation='relu')`` -> (victim, dataset), cached."""
+
+    def make(dataset: str, family: str, activation: str = "relu") -> tuple[Victim, Dataset]:
+        key = (dataset, family, activation)
+        if key not in _victims:
+            data = load_csv(loans_csv, "risk") if dataset == "loans" else load_dataset(dataset)
+            victim = train_victim(data, family, seed=0, options=TrainOptions(activation=activation))
+            _victims[key] = (victim, data)
+        return _victims[key]
+
+    return make

@@ -1,0 +1,95 @@
+"""One table holds every attack to "fidelity >= tau within budget B".
+
+Each row: a victim, an attack, a budget B, the fidelity tau it must reach on the test
+split and on 10,000 uniform points, and, where the attack is exact, the exact number of
+queries it must use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from modelsteal.attacks import make_attack, mlp_unknowns
+from modelsteal.metrics import EvalSet
+from modelsteal.oracle import LocalTransport, Oracle
+
+
+@dataclass(frozen=True)
+class Case:
+    dataset: str
+    family: str
+    attack: str
+    budget: int
+    tau: float
+    exact_queries: int | None = None
+    max_tv: float | None = None
+    activation: str = "relu"
+
+    @property
+    def id(self) -> str:
+        return f"{self.attack}-{self.family}-{self.activation}-{self.dataset}"
+
+
+CASES = [
+    # Binary logistic regression on breast_cancer: d+1 = 31 queries, exact.
+    Case("breast_cancer", "logreg", "eq-logistic", 31, 1.0, exact_queries=31, max_tv=1e-6),
+    # Softmax on digits: d+1 = 65 queries, exact.
+    Case("digits", "softmax", "eq-softmax", 65, 1.0, exact_queries=65, max_tv=1e-6),
+    Case("wine", "softmax", "eq-softmax", 14, 1.0, exact_queries=14, max_tv=1e-6),
+    # A CSV with categorical columns: d = 11 after one-hot encoding, d+1 queries.
+    Case("loans", "softmax", "eq-softmax", 12, 1.0, exact_queries=12, max_tv=1e-6),
+    # One-vs-rest: ceil(c(d+1)/(c-1)) = 8 on iris; digits needs a few rows past 73.
+    Case("iris", "ovr", "eq-ovr", 8, 0.999, exact_queries=8),
+    Case("digits", "ovr", "eq-ovr", 100, 0.999),
+    # MLP, 20 hidden units, on digits (k = 1,510 unknowns).
+    Case("digits", "mlp", "eq-mlp", 2 * 1510, 0.999),
+    Case("digits", "mlp", "eq-mlp", 1510, 0.999, activation="tanh"),
+    # The dispatcher reads the family the API publishes.
+    Case("digits", "softmax", "equation-solving", 65, 1.0, exact_queries=65),
+    Case("digits", "mlp", "equation-solving", 2 * 1510, 0.999),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_attack_reaches_fidelity_within_budget(victim_factory: Callable, case: Case) -> None:
+    victim, data = victim_factory(case.dataset, case.family, case.activation)
+    eval_set = EvalSet.build(
+        victim, data.X_test, data.y_test, data.feature_space, n_uniform=10_000, random_state=1
+    )
+    oracle = Oracle(LocalTransport(victim))
+    result = make_attack(case.attack).run(oracle, budget=case.budget, random_state=0, eval_set=eval_set)
+    assert result.queries <= case.budget
+    assert oracle.queries == result.queries  # every row the attack sent is counted
+    if case.exact_queries is not None:
+        assert result.queries == case.exact_queries
+    c = result.comparison
+    assert c is not None
+    assert c.fidelity_test >= case.tau, c
+    assert c.fidelity_uniform >= case.tau, c
+    if case.max_tv is not None:
+        assert c.tv_test_max < case.max_tv
+    assert result.history and result.history[-1].queries == result.queries
+
+
+def test_mlp_query_counts_against_the_unknowns() -> None:
+    assert mlp_unknowns(64, 20, 10) == 1510
+    assert mlp_unknowns(30, 20, 2) == 20 * 31 + 21
+
+
+def test_stolen_models_follow_the_sklearn_contract(victim_factory: Callable) -> None:
+    from sklearn.base import clone
+
+    victim, data = victim_factory("digits", "softmax")
+    result = make_attack("eq-softmax").run(Oracle(LocalTransport(victim)), budget=65, random_state=0)
+    model = result.model
+    assert np.array_equal(model.classes_, victim.classes_)
+    P = model.predict_proba(data.X_test)
+    assert P.shape == (data.X_test.shape[0], 10) and np.allclose(P.sum(axis=1), 1.0)
+    assert np.array_equal(model.predict(data.X_test), model.classes_[P.argmax(axis=1)])
+    fresh = clone(model)
+    assert fresh.fit(data.X_train, data.y_train) is fresh
+    assert fresh.score(data.X_test, data.y_test) > 0.9
