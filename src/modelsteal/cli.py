@@ -67,8 +67,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--epochs", type=_positive_int, default=15, help="cnn: training epochs (default 15)")
 
+    serve = sub.add_parser("serve", help="serve model directories behind the defended gateway")
+    serve.add_argument("dirs", nargs="+", type=Path, help="model directories to serve (by their names)")
+    serve.add_argument("--policy", type=Path, help="policy YAML (tiers, limits, prices, output modes)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument(
+        "--db", type=Path, default=Path("modelsteal.db"), help="SQLite file: keys, usage, query log"
+    )
+    serve.add_argument(
+        "--redis-url", help="share rate limits between gateway processes, e.g. redis://127.0.0.1:6379"
+    )
+    serve.add_argument("--admin-key", help="key for /v1/admin/ (default: $MODELSTEAL_ADMIN_KEY)")
+    serve.add_argument(
+        "--durable", action="store_true", help="fsync the log on every request (survives power loss)"
+    )
+
+    keys = sub.add_parser("keys", help="create, revoke and list API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--db", type=Path, default=Path("modelsteal.db"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--tier", default="default")
+    create.add_argument("--policy", type=Path, help="check the tier against this policy")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its name")
+    revoke.add_argument("--db", type=Path, default=Path("modelsteal.db"))
+    revoke.add_argument("--name", required=True)
+    listing = keys_sub.add_parser("list", help="list clients and their usage")
+    listing.add_argument("--db", type=Path, default=Path("modelsteal.db"))
+
     attack = sub.add_parser("attack", help="steal a model and report fidelity")
-    attack.add_argument("target", help="a model directory")
+    attack.add_argument("target", help="a model directory, or http://HOST:PORT/v1/models/NAME")
+    attack.add_argument("--api-key", help="API key, for an http:// target (default: $MODELSTEAL_API_KEY)")
+    attack.add_argument(
+        "--eval", type=Path, help="model directory whose split and victim judge an http:// attack"
+    )
+    attack.add_argument("--wait", action="store_true", help="wait out 429 Retry-After instead of stopping")
     attack.add_argument(
         "--attack",
         required=True,
@@ -185,38 +219,103 @@ def print_results(rows: Sequence[dict[str, Any]], title: str) -> None:
 def _cmd_attack(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from modelsteal.experiment import steal_model_dir
-    from modelsteal.oracle import OutputMode
-    from modelsteal.victims import read_card
+    from modelsteal.errors import InvalidInput
+    from modelsteal.experiment import steal_model_dir, steal_url
 
     options: dict[str, Any] = {}
     if args.family:
         if args.attack != "equation-solving":
-            from modelsteal.errors import InvalidInput
-
             raise InvalidInput("--family goes with --attack equation-solving")
         options["family"] = args.family
     for key in ("activation", "hidden"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
-    card = read_card(args.target)
-    with Console(stderr=True).status(f"stealing {card.get('name')} with {args.attack} …"):
-        result = steal_model_dir(
-            args.target,
-            args.attack,
-            budget=args.budget,
-            seed=args.seed,
-            options=options,
-            output_mode=mode,
-            n_uniform=args.n_uniform,
-        )
+    name: str | None
+    family: str | None
+    with Console(stderr=True).status(f"stealing {args.target} with {args.attack} …"):
+        if args.target.startswith(("http://", "https://")):
+            api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
+            if not api_key:
+                raise InvalidInput("an http:// target needs --api-key KEY (or $MODELSTEAL_API_KEY)")
+            if args.output_mode != "probabilities" or args.decimals is not None:
+                raise InvalidInput(
+                    "--output-mode and --decimals shape an in-memory API; a server's policy sets them"
+                )
+            result, name, family = steal_url(
+                args.target,
+                api_key,
+                args.attack,
+                budget=args.budget,
+                seed=args.seed,
+                options=options,
+                eval_dir=args.eval,
+                n_uniform=args.n_uniform,
+                wait=args.wait,
+            )
+            title = f"{name}: {family} at {args.target}"
+        else:
+            from modelsteal.oracle import OutputMode
+            from modelsteal.victims import read_card
+
+            card = read_card(args.target)
+            mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
+            result = steal_model_dir(
+                args.target,
+                args.attack,
+                budget=args.budget,
+                seed=args.seed,
+                options=options,
+                output_mode=mode,
+                n_uniform=args.n_uniform,
+            )
+            name, family = card.get("name"), card.get("family")
+            title = f"{name}: {family} on {card.get('dataset')}"
     summary = result.summary()
-    summary["victim"] = card.get("name")
-    summary["family"] = card.get("family")
-    print_results([summary], f"{card.get('name')}: {card.get('family')} on {card.get('dataset')}")
+    summary["victim"] = name
+    summary["family"] = family
+    print_results([summary], title)
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=float))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from modelsteal.gateway import Gateway, Policy, create_app
+
+    policy = Policy.load(args.policy) if args.policy else Policy()
+    gateway = Gateway.from_dirs(
+        args.dirs, policy=policy, db=args.db, redis_url=args.redis_url, durable=args.durable
+    )
+    app = create_app(gateway, admin_key=args.admin_key or os.environ.get("MODELSTEAL_ADMIN_KEY"))
+    print(
+        f"serving {', '.join(gateway.models)} on http://{args.host}:{args.port} (log: {args.db})", flush=True
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from modelsteal.gateway import Policy, Store
+
+    store = Store(args.db)
+    if args.keys_command == "create":
+        if args.policy:
+            Policy.load(args.policy).tier(args.tier)
+        key = store.create_key(args.name, args.tier)
+        print(key)
+        print(
+            f"created key {args.name!r} (tier {args.tier}) in {args.db}; it is shown only once",
+            file=sys.stderr,
+        )
+    elif args.keys_command == "revoke":
+        store.set_flag(args.name, "revoked", True)
+        print(f"revoked {args.name!r}")
+    else:
+        for c in store.clients():
+            state = "revoked" if c.revoked else "blocked" if c.blocked else "active"
+            print(f"{c.name}\t{c.tier}\t{state}\t{c.requests} requests\t{c.rows} rows\t{c.spent:.4f} spent")
     return 0
 
 
@@ -236,6 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_train(args)
         if args.command == "attack":
             return _cmd_attack(args)
+        if args.command == "serve":
+            return _cmd_serve(args)
+        if args.command == "keys":
+            return _cmd_keys(args)
     except ModelStealError as exc:
         print(f"modelsteal: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -55,3 +55,32 @@ def steal_model_dir(
         random_state=seed,
         eval_set=eval_set_for(model_dir, n_uniform=n_uniform, seed=seed),
     )
+
+
+def steal_url(
+    url: str,
+    api_key: str,
+    attack: str,
+    *,
+    budget: int,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    eval_dir: str | Path | None = None,
+    n_uniform: int = DEFAULT_N_UNIFORM,
+    wait: bool = False,
+) -> tuple[ExtractionResult, str, str | None]:
+    """Run ``attack`` over HTTP against ``url``; judge it on ``eval_dir`` when given."""
+    from modelsteal.oracle.http import HTTPTransport
+
+    transport = HTTPTransport(url, api_key)
+    try:
+        oracle = Oracle(transport, wait_on_rate_limit=wait)
+        info = oracle.info
+        eval_set = None
+        if eval_dir is not None:
+            eval_set = eval_set_for(load_model_dir(eval_dir), n_uniform=n_uniform, seed=seed)
+        attacker = make_attack(attack, **(options or {}))
+        result = attacker.run(oracle, budget=budget, random_state=seed, eval_set=eval_set)
+    finally:
+        transport.close()
+    return result, info.name, info.family

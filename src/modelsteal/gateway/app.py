@@ -1,0 +1,341 @@
+"""The HTTP face of a :class:`Gateway`: an app factory, no import-time singletons.
+
+Every error is a JSON body ``{"error": {"code": ..., "message": ...}}`` with a stable
+code; domain errors map to HTTP statuses here and nowhere else. Bodies are parsed by
+hand (not by pydantic) so each bad input gets its own code; the OpenAPI schema still
+documents them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelsteal.gateway.service import Gateway, GatewayError
+from modelsteal.gateway.store import hash_key
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "retry_after": {"type": "number"},
+            },
+            "required": ["code", "message"],
+        }
+    },
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    str(s): {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for s, d in [
+        (400, "malformed JSON"),
+        (401, "no or unknown API key"),
+        (403, "key revoked or blocked"),
+        (404, "no such model"),
+        (413, "batch or body too large"),
+        (422, "bad rows: wrong feature count, not numeric, not finite, outside the feature space"),
+        (429, "rate limit or quota; see Retry-After"),
+    ]
+}
+PREDICT_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {
+                    "instances": {
+                        "type": "array",
+                        "items": {"type": "array", "items": {"type": "number"}},
+                        "description": "rows of the published feature space; one row is one query",
+                    }
+                },
+            }
+        }
+    },
+}
+SINGLE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "image_base64": {"type": "string", "description": "a PNG of the model's image size"},
+                    "features": {"type": "array", "items": {"type": "number"}},
+                },
+            }
+        }
+    },
+}
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, whether or not they declare a length."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        too_big = GatewayError(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await JSONResponse(too_big.body(), status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await JSONResponse(too_big.body(), status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _key_from(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise GatewayError(400, "malformed_json", "the body is not valid JSON") from None
+
+
+def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
+    """A FastAPI app serving ``gateway``; admin endpoints need ``admin_key``."""
+    app = FastAPI(
+        title="modelsteal gateway",
+        version="1",
+        description="A prediction API with keys, rate limits and quotas counted in rows, prices, output modes and a query log.",
+    )
+    admin_hash = hash_key(admin_key) if admin_key else None
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after is not None else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = GatewayError(
+            422, "invalid_request", "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request"
+        )
+        return JSONResponse(err.body(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            GatewayError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        return JSONResponse(GatewayError(500, "internal", "internal error").body(), status_code=500)
+
+    def client_of(request: Request, endpoint: str) -> Any:
+        return gateway.authenticate(_key_from(request), ip=_ip(request), endpoint=endpoint)
+
+    def require_admin(request: Request) -> None:
+        key = _key_from(request)
+        if admin_hash is None:
+            raise GatewayError(
+                403, "admin_disabled", "start the server with --admin-key to use admin endpoints"
+            )
+        if key is None or not hmac.compare_digest(hash_key(key), admin_hash):
+            raise GatewayError(
+                401, "invalid_admin_key", "admin endpoints need 'Authorization: Bearer ADMIN_KEY'"
+            )
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(gateway.models)}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    def metrics() -> Response:
+        return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models", summary="Models served, with what they publish", responses=ERRORS)
+    def list_models(request: Request) -> dict[str, Any]:
+        client_of(request, "models")
+        return {"models": [m.public() for m in gateway.models.values()]}
+
+    @app.get(
+        "/v1/models/{name}",
+        summary="One model: classes, feature space, family; your output mode and price",
+        responses=ERRORS,
+    )
+    def describe_model(name: str, request: Request) -> dict[str, Any]:
+        client = client_of(request, "models")
+        tier = gateway.tier_of(client)
+        out = gateway.model(name).public()
+        out["output_mode"] = tier.output.to_dict()
+        out["price_per_row"] = tier.price_per_row
+        return out
+
+    @app.post(
+        "/v1/models/{name}/predict",
+        summary="Predict a batch; one row is one query",
+        responses=ERRORS,
+        openapi_extra={"requestBody": PREDICT_BODY},
+    )
+    async def predict(name: str, request: Request) -> dict[str, Any]:
+        client = client_of(request, "predict")
+        try:
+            body = await _json_body(request)
+            if not isinstance(body, dict) or "instances" not in body:
+                raise GatewayError(422, "invalid_request", 'send {"instances": [[...], ...]}')
+        except GatewayError as err:
+            gateway._refuse(client, _ip(request), name, "predict", 0, err)
+            raise
+        result = gateway.predict(client, name, body["instances"], ip=_ip(request))
+        out = gateway.answer_json(result.model, result.answers)
+        out["usage"] = {"rows": result.rows, "cost": result.cost, "price_per_row": result.tier.price_per_row}
+        return out
+
+    @app.post(
+        "/predict",
+        summary="Single item, as image APIs take it: a PNG in base64, or a feature vector",
+        responses=ERRORS,
+        openapi_extra={"requestBody": SINGLE_BODY},
+    )
+    async def predict_one(request: Request, model: str | None = None) -> dict[str, Any]:
+        client = client_of(request, "predict_one")
+        name = model or gateway.default_model
+        try:
+            served = gateway.model(name)
+            body = await _json_body(request)
+            row = _single_row(body, served.victim.feature_space)
+        except GatewayError as err:
+            gateway._refuse(client, _ip(request), name, "predict_one", 0, err)
+            raise
+        result = gateway.predict(client, name, [row], ip=_ip(request), endpoint="predict_one")
+        answers = result.answers
+        label = int(answers.labels[0])
+        confidence = None
+        if answers.probabilities is not None:
+            confidence = float(answers.probabilities[0, label])
+        elif answers.top_k_probabilities is not None:
+            confidence = float(answers.top_k_probabilities[0, 0])
+        return {"class": served.class_names[label], "confidence": confidence}
+
+    @app.get("/v1/usage", summary="Your queries, remaining quota and money spent", responses=ERRORS)
+    def usage(request: Request) -> dict[str, Any]:
+        return gateway.usage(client_of(request, "usage"))
+
+    @app.get("/v1/admin/clients", summary="Clients with their usage (admin)", responses=ERRORS)
+    def admin_clients(request: Request) -> dict[str, Any]:
+        require_admin(request)
+        return {"clients": [c.to_dict() for c in gateway.store.clients()]}
+
+    def _admin_flag(name: str, flag: str, value: bool, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        try:
+            return gateway.store.set_flag(name, flag, value).to_dict()
+        except Exception as exc:  # unknown client
+            raise GatewayError(404, "unknown_client", str(exc)) from None
+
+    @app.post("/v1/admin/clients/{name}/revoke", summary="Revoke a key (admin)", responses=ERRORS)
+    def admin_revoke(name: str, request: Request) -> dict[str, Any]:
+        return _admin_flag(name, "revoked", True, request)
+
+    @app.post("/v1/admin/clients/{name}/block", summary="Block a client (admin)", responses=ERRORS)
+    def admin_block(name: str, request: Request) -> dict[str, Any]:
+        return _admin_flag(name, "blocked", True, request)
+
+    @app.post("/v1/admin/clients/{name}/unblock", summary="Unblock a client (admin)", responses=ERRORS)
+    def admin_unblock(name: str, request: Request) -> dict[str, Any]:
+        return _admin_flag(name, "blocked", False, request)
+
+    app.state.gateway = gateway
+    app.state.started = time.time()
+    app.add_middleware(BodyLimit, limit=gateway.policy.max_body_bytes)
+    return app
+
+
+def _single_row(body: Any, space: Any) -> list[float]:
+    if not isinstance(body, dict):
+        raise GatewayError(422, "invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
+    if "features" in body:
+        features = body["features"]
+        if not isinstance(features, list):
+            raise GatewayError(422, "invalid_request", "'features' must be a list of numbers")
+        return features
+    if "image_base64" not in body:
+        raise GatewayError(422, "invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
+    if space.image_shape is None:
+        raise GatewayError(
+            422, "not_an_image_model", 'this model takes tabular features; send {"features": [...]}'
+        )
+    data = body["image_base64"]
+    if not isinstance(data, str):
+        raise GatewayError(422, "invalid_base64", "'image_base64' must be a base64 string")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise GatewayError(422, "invalid_base64", "'image_base64' is not valid base64") from None
+    from PIL import Image, UnidentifiedImageError
+
+    height, width = space.image_shape
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            if img.format != "PNG":
+                raise GatewayError(422, "invalid_image", "send a PNG image")
+            if img.size != (width, height):
+                raise GatewayError(
+                    422,
+                    "image_size",
+                    f"the model takes {width}x{height} images; got {img.size[0]}x{img.size[1]}",
+                )
+            pixels = np.asarray(img.convert("L"), dtype=np.float64)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise GatewayError(422, "invalid_image", "the image could not be decoded as PNG") from None
+    scaled = space.lower + pixels.reshape(-1) / 255.0 * (space.upper - space.lower)
+    return [float(v) for v in scaled]

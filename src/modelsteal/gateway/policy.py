@@ -1,0 +1,132 @@
+"""The gateway's policy: tiers (limits, price, output mode), request limits, logging.
+
+A policy is a YAML file; every field has a default, so an empty file is the default
+policy::
+
+    tiers:
+      default:
+        key_limits: ["1000/hour", "10000/day"]   # rows, per API key
+        ip_limits: ["5000/hour", "50000/day"]    # rows, per client address
+        price_per_row: 0.001
+        output: {kind: probabilities, k: 1, decimals: null}
+    max_batch_rows: 1000
+    max_body_bytes: 2000000
+    out_of_space: refuse        # or clip
+    store_inputs: false
+    allow_missing_features: false
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from modelsteal.errors import InvalidInput
+from modelsteal.oracle.answers import OutputMode
+
+_LIMIT = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|month|year)s?\s*$")
+
+
+def check_limit(text: str) -> str:
+    """A limit like ``1000/hour`` or ``10000 per day`` (counted in rows)."""
+    if not isinstance(text, str) or not _LIMIT.match(text):
+        raise InvalidInput(f"bad limit {text!r}: write it as N/PERIOD, e.g. 1000/hour or 10000/day")
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class Tier:
+    """What one class of API keys may do and what it pays."""
+
+    name: str
+    key_limits: tuple[str, ...] = ("1000/hour", "10000/day")
+    ip_limits: tuple[str, ...] = ("5000/hour", "50000/day")
+    price_per_row: float = 0.001
+    output: OutputMode = field(default_factory=OutputMode)
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> Tier:
+        if not isinstance(data, dict):
+            raise InvalidInput(f"tier {name!r} must be a mapping")
+        unknown = set(data) - {"key_limits", "ip_limits", "price_per_row", "output"}
+        if unknown:
+            raise InvalidInput(f"tier {name!r} has unknown fields: {', '.join(sorted(unknown))}")
+        default = cls(name)
+        price = float(data.get("price_per_row", default.price_per_row))
+        if price < 0:
+            raise InvalidInput(f"tier {name!r}: price_per_row must be >= 0")
+        return cls(
+            name=name,
+            key_limits=tuple(check_limit(x) for x in data.get("key_limits", default.key_limits)),
+            ip_limits=tuple(check_limit(x) for x in data.get("ip_limits", default.ip_limits)),
+            price_per_row=price,
+            output=OutputMode.from_dict(data.get("output", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything the gateway enforces, assembled from YAML or built in code."""
+
+    tiers: dict[str, Tier] = field(default_factory=lambda: {"default": Tier("default")})
+    max_batch_rows: int = 1000
+    max_body_bytes: int = 2_000_000
+    out_of_space: Literal["refuse", "clip"] = "refuse"
+    store_inputs: bool = False
+    allow_missing_features: bool = False
+
+    def tier(self, name: str) -> Tier:
+        tier = self.tiers.get(name)
+        if tier is None:
+            raise InvalidInput(f"unknown tier {name!r}; the policy has: {', '.join(self.tiers)}")
+        return tier
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Policy:
+        data = data or {}
+        if not isinstance(data, dict):
+            raise InvalidInput("a policy must be a YAML mapping")
+        known = {
+            "tiers",
+            "max_batch_rows",
+            "max_body_bytes",
+            "out_of_space",
+            "store_inputs",
+            "allow_missing_features",
+        }
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
+        tiers_data = data.get("tiers") or {"default": {}}
+        tiers = {str(name): Tier.from_dict(str(name), spec or {}) for name, spec in tiers_data.items()}
+        if "default" not in tiers:
+            tiers["default"] = Tier("default")
+        out_of_space = data.get("out_of_space", "refuse")
+        if out_of_space not in ("refuse", "clip"):
+            raise InvalidInput("out_of_space must be refuse or clip")
+        policy = cls(
+            tiers=tiers,
+            max_batch_rows=int(data.get("max_batch_rows", 1000)),
+            max_body_bytes=int(data.get("max_body_bytes", 2_000_000)),
+            out_of_space=out_of_space,
+            store_inputs=bool(data.get("store_inputs", False)),
+            allow_missing_features=bool(data.get("allow_missing_features", False)),
+        )
+        if policy.max_batch_rows < 1 or policy.max_body_bytes < 1024:
+            raise InvalidInput("max_batch_rows must be >= 1 and max_body_bytes >= 1024")
+        return policy
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        try:
+            text = Path(path).read_text()
+        except FileNotFoundError:
+            raise InvalidInput(f"policy file {path} does not exist") from None
+        try:
+            return cls.from_dict(yaml.safe_load(text))
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"policy file {path} is not valid YAML: {exc}") from None

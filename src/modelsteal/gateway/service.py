@@ -1,0 +1,300 @@
+"""The gateway: the one pipeline every request goes through, in-process or behind HTTP.
+
+auth → input checks → rate limits and quotas (rows) → model → output mode → price → log.
+
+A refused request is logged with its status and stable code and charges nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from modelsteal.errors import ModelStealError
+from modelsteal.gateway.limiter import RowLimiter
+from modelsteal.gateway.metrics import GatewayMetrics
+from modelsteal.gateway.policy import Policy, Tier
+from modelsteal.gateway.store import Client, LogEntry, Store
+from modelsteal.oracle.answers import Answers, apply_output_mode
+from modelsteal.victims.base import Victim
+from modelsteal.victims.model_dir import load_model_dir
+
+
+class GatewayError(ModelStealError):
+    """A refusal: HTTP status, stable code, message, and ``Retry-After`` for 429."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": {"code": self.code, "message": self.message}}
+        if self.retry_after is not None:
+            out["error"]["retry_after"] = self.retry_after
+        return out
+
+
+@dataclass
+class ServedModel:
+    """A model the gateway serves, and what it publishes about it."""
+
+    name: str
+    victim: Victim
+    class_names: tuple[str, ...]
+    card: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.victim.family,
+            "details": self.victim.details,
+            "classes": list(self.class_names),
+            "feature_space": self.victim.feature_space.to_dict(),
+            "dataset": self.card.get("dataset"),
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    answers: Answers
+    rows: int
+    cost: float
+    tier: Tier
+    model: ServedModel
+
+
+def digest_rows(X: NDArray[np.float64]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes()).hexdigest()
+
+
+class Gateway:
+    """Serves models to API clients under a policy; state lives in ``store`` and ``limiter``."""
+
+    def __init__(
+        self,
+        models: Sequence[ServedModel],
+        *,
+        policy: Policy | None = None,
+        store: Store,
+        limiter: RowLimiter | None = None,
+    ) -> None:
+        if not models:
+            raise GatewayError(500, "no_models", "a gateway needs at least one model")
+        self.models = {m.name: m for m in models}
+        if len(self.models) != len(models):
+            raise ModelStealError("two served models share a name; rename a model directory")
+        self.default_model = models[0].name
+        self.policy = policy or Policy()
+        self.store = store
+        self.limiter = limiter or RowLimiter()
+        self.metrics = GatewayMetrics()
+
+    @classmethod
+    def from_dirs(
+        cls,
+        dirs: Sequence[str | Path],
+        *,
+        policy: Policy | None = None,
+        db: str | Path = "modelsteal.db",
+        redis_url: str | None = None,
+        durable: bool = False,
+    ) -> Gateway:
+        served = []
+        for d in dirs:
+            md = load_model_dir(d)
+            served.append(
+                ServedModel(
+                    str(md.card.get("name", Path(d).name)), md.victim, tuple(md.card["classes"]), md.card
+                )
+            )
+        return cls(
+            served,
+            policy=policy,
+            store=Store(db, durable=durable),
+            limiter=RowLimiter(redis_url or "memory://"),
+        )
+
+    # ------------------------------------------------------------------ auth
+    def authenticate(self, key: str | None, *, ip: str = "", endpoint: str = "") -> Client:
+        if not key:
+            err = GatewayError(401, "missing_key", "send your API key as 'Authorization: Bearer KEY'")
+            self._refuse(None, ip, None, endpoint, 0, err)
+            raise err
+        client = self.store.authenticate(key)
+        if client is None:
+            err = GatewayError(401, "invalid_key", "this API key is not known; check it or ask for a new one")
+            self._refuse(None, ip, None, endpoint, 0, err)
+            raise err
+        if client.revoked or client.blocked:
+            code = "key_revoked" if client.revoked else "key_blocked"
+            err = GatewayError(
+                403,
+                code,
+                f"this API key is {'revoked' if client.revoked else 'blocked'}; contact the operator",
+            )
+            self._refuse(client, ip, None, endpoint, 0, err)
+            raise err
+        return client
+
+    def tier_of(self, client: Client) -> Tier:
+        tier = self.policy.tiers.get(client.tier)
+        return tier if tier is not None else self.policy.tiers["default"]
+
+    def model(self, name: str) -> ServedModel:
+        served = self.models.get(name)
+        if served is None:
+            raise GatewayError(404, "unknown_model", f"no model named {name!r}; GET /v1/models lists them")
+        return served
+
+    # ------------------------------------------------------------------ predict
+    def parse_rows(self, served: ServedModel, rows: Any) -> NDArray[np.float64]:
+        """Rows from JSON to a checked float array, or a 4xx refusal with a stable code."""
+        space = served.victim.feature_space
+        if not isinstance(rows, list) or len(rows) == 0:
+            raise GatewayError(422, "empty_batch", "send at least one row in 'instances'")
+        if len(rows) > self.policy.max_batch_rows:
+            raise GatewayError(
+                413, "batch_too_large", f"a batch holds at most {self.policy.max_batch_rows} rows; split it"
+            )
+        d = space.n_features
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != d:
+                got = len(row) if isinstance(row, list) else type(row).__name__
+                raise GatewayError(
+                    422, "wrong_feature_count", f"row {i} has {got} features; the model takes {d}"
+                )
+            for value in row:
+                if value is None:
+                    raise GatewayError(
+                        422, "missing_feature", f"row {i} has a missing feature; this policy needs all {d}"
+                    )
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise GatewayError(422, "not_numeric", f"row {i} holds {value!r}; features are numbers")
+        X = np.asarray(rows, dtype=np.float64)
+        if not np.all(np.isfinite(X)):
+            raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
+        inside = space.contains(X)
+        if not inside.all():
+            if self.policy.out_of_space == "clip" and not space.categorical:
+                X = space.clip(X)
+            else:
+                bad = int(np.flatnonzero(~inside)[0])
+                raise GatewayError(
+                    422,
+                    "out_of_space",
+                    f"row {bad} lies outside the published feature space (GET /v1/models/{served.name})",
+                )
+        return X
+
+    def predict(
+        self, client: Client, model_name: str, rows: Any, *, ip: str, endpoint: str = "predict"
+    ) -> Prediction:
+        start = time.perf_counter()
+        n_asked = len(rows) if isinstance(rows, list) else 0
+        try:
+            served = self.model(model_name)
+            X = self.parse_rows(served, rows)
+        except GatewayError as err:
+            self._refuse(client, ip, model_name, endpoint, n_asked, err)
+            raise
+        return self.predict_array(client, served, X, ip=ip, endpoint=endpoint, start=start)
+
+    def predict_array(
+        self,
+        client: Client,
+        served: ServedModel,
+        X: NDArray[np.float64],
+        *,
+        ip: str,
+        endpoint: str = "predict",
+        start: float | None = None,
+    ) -> Prediction:
+        start = time.perf_counter() if start is None else start
+        tier = self.tier_of(client)
+        n = X.shape[0]
+        checks = [(lim, "key", str(client.id)) for lim in tier.key_limits]
+        checks += [(lim, "ip", ip) for lim in tier.ip_limits]
+        refusal = self.limiter.acquire(checks, n)
+        if refusal is not None:
+            err = GatewayError(
+                429,
+                "rate_limited"
+                if "hour" in refusal.limit or "minute" in refusal.limit or "second" in refusal.limit
+                else "quota_exceeded",
+                f"{n} rows would exceed the {refusal.scope} limit of {refusal.limit} rows; retry after {refusal.retry_after:.0f} s",
+                retry_after=float(np.ceil(refusal.retry_after)),
+            )
+            self._refuse(client, ip, served.name, endpoint, n, err)
+            raise err
+        proba = served.victim.predict_proba(X)
+        answers = apply_output_mode(proba, tier.output)
+        cost = n * tier.price_per_row
+        self.store.record(
+            LogEntry(
+                client=client,
+                ip=ip,
+                model=served.name,
+                endpoint=endpoint,
+                rows=n,
+                charged_rows=n,
+                cost=cost,
+                status=200,
+                code=None,
+                input_digest=digest_rows(X),
+                answer=self.answer_json(served, answers)["predictions"],
+                inputs=X.tolist() if self.policy.store_inputs else None,
+            )
+        )
+        self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)
+        return Prediction(answers, n, cost, tier, served)
+
+    def _refuse(
+        self, client: Client | None, ip: str, model: str | None, endpoint: str, rows: int, err: GatewayError
+    ) -> None:
+        self.store.record(LogEntry(client, ip, model, endpoint, rows, 0, 0.0, err.status, err.code, None))
+        self.metrics.refusal(endpoint, err.status, err.code)
+
+    # ------------------------------------------------------------------ wire format
+    @staticmethod
+    def answer_json(served: ServedModel, answers: Answers) -> dict[str, Any]:
+        names = served.class_names
+        preds: list[dict[str, Any]] = []
+        for i in range(len(answers)):
+            item: dict[str, Any] = {
+                "label": names[int(answers.labels[i])],
+                "label_index": int(answers.labels[i]),
+            }
+            if answers.probabilities is not None:
+                item["probabilities"] = answers.probabilities[i].tolist()
+            if answers.top_k_classes is not None and answers.top_k_probabilities is not None:
+                item["top_k"] = [
+                    {"label": names[int(c)], "label_index": int(c), "probability": float(p)}
+                    for c, p in zip(answers.top_k_classes[i], answers.top_k_probabilities[i], strict=True)
+                ]
+            preds.append(item)
+        return {"model": served.name, "predictions": preds}
+
+    def usage(self, client: Client) -> dict[str, Any]:
+        fresh = self.store.client(client.name)
+        tier = self.tier_of(fresh)
+        remaining = {lim: self.limiter.remaining(lim, "key", str(fresh.id)) for lim in tier.key_limits}
+        return {
+            "client": fresh.name,
+            "tier": tier.name,
+            "requests": fresh.requests,
+            "rows": fresh.rows,
+            "spent": round(fresh.spent, 10),
+            "price_per_row": tier.price_per_row,
+            "remaining": remaining,
+            "output_mode": tier.output.to_dict(),
+        }

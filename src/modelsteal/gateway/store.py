@@ -1,0 +1,235 @@
+"""SQLite storage for API keys, usage and the query log (WAL mode).
+
+Durability: a request's log row and its usage are committed in one transaction before
+its answer is sent. With ``synchronous=NORMAL`` (the default) a committed transaction is
+in the WAL file, so it survives the server process being killed at any moment; it may be
+lost if the machine itself loses power. ``durable=True`` sets ``synchronous=FULL`` and
+survives that too, at the cost of an fsync per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelsteal.errors import InvalidInput
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS clients (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    tier TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER NOT NULL DEFAULT 0,
+    spent REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS query_log (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    client_id INTEGER,
+    client_name TEXT,
+    ip TEXT,
+    model TEXT,
+    endpoint TEXT,
+    rows INTEGER NOT NULL,
+    charged_rows INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    status INTEGER NOT NULL,
+    code TEXT,
+    input_digest TEXT,
+    answer TEXT,
+    inputs TEXT
+);
+CREATE INDEX IF NOT EXISTS query_log_client ON query_log (client_id, ts);
+"""
+
+KEY_PREFIX = "msk_"
+
+
+def hash_key(key: str) -> str:
+    """Keys are 256-bit random tokens, so one SHA-256 is enough to store them safely."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Client:
+    id: int
+    name: str
+    tier: str
+    revoked: bool
+    blocked: bool
+    requests: int
+    rows: int
+    spent: float
+    created: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tier": self.tier,
+            "revoked": self.revoked,
+            "blocked": self.blocked,
+            "requests": self.requests,
+            "rows": self.rows,
+            "spent": round(self.spent, 10),
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    client: Client | None
+    ip: str
+    model: str | None
+    endpoint: str
+    rows: int
+    charged_rows: int
+    cost: float
+    status: int
+    code: str | None
+    input_digest: str | None
+    answer: Any = None
+    inputs: Any = None
+
+
+class Store:
+    """Keys, usage and the query log in one SQLite file; one connection per thread."""
+
+    def __init__(self, path: str | Path, *, durable: bool = False) -> None:
+        self.path = str(path)
+        self.durable = durable
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    # ------------------------------------------------------------------ keys
+    def create_key(self, name: str, tier: str = "default") -> str:
+        """Create a client; returns its key, which is shown once and stored only hashed."""
+        if not name or len(name) > 100:
+            raise InvalidInput("a key needs a name of 1 to 100 characters")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        try:
+            self._conn().execute(
+                "INSERT INTO clients (name, tier, key_hash, created) VALUES (?, ?, ?, ?)",
+                (name, tier, hash_key(key), time.time()),
+            )
+        except sqlite3.IntegrityError:
+            raise InvalidInput(f"a key named {name!r} exists already; choose another name") from None
+        return key
+
+    def authenticate(self, key: str) -> Client | None:
+        digest = hash_key(key)
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created, key_hash FROM clients WHERE key_hash = ?",
+                (digest,),
+            )
+            .fetchone()
+        )
+        if row is None or not hmac.compare_digest(row[9], digest):
+            return None
+        return Client(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5], row[6], row[7], row[8])
+
+    def client(self, name: str) -> Client:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created FROM clients WHERE name = ?",
+                (name,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise InvalidInput(f"no client named {name!r}")
+        return Client(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5], row[6], row[7], row[8])
+
+    def clients(self) -> list[Client]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created FROM clients ORDER BY id"
+            )
+            .fetchall()
+        )
+        return [Client(r[0], r[1], r[2], bool(r[3]), bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+
+    def set_flag(self, name: str, flag: str, value: bool) -> Client:
+        if flag not in ("revoked", "blocked"):
+            raise ValueError(flag)
+        cur = self._conn().execute(f"UPDATE clients SET {flag} = ? WHERE name = ?", (int(value), name))
+        if cur.rowcount == 0:
+            raise InvalidInput(f"no client named {name!r}")
+        return self.client(name)
+
+    # ------------------------------------------------------------------ log
+    def record(self, entry: LogEntry) -> None:
+        """Append to the log and, for an answered request, add to the client's usage."""
+        conn = self._conn()
+        answer = None if entry.answer is None else json.dumps(entry.answer, separators=(",", ":"))
+        inputs = None if entry.inputs is None else json.dumps(entry.inputs, separators=(",", ":"))
+        client = entry.client
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO query_log (ts, client_id, client_name, ip, model, endpoint, rows, charged_rows, cost,"
+                " status, code, input_digest, answer, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    client.id if client else None,
+                    client.name if client else None,
+                    entry.ip,
+                    entry.model,
+                    entry.endpoint,
+                    entry.rows,
+                    entry.charged_rows,
+                    entry.cost,
+                    entry.status,
+                    entry.code,
+                    entry.input_digest,
+                    answer,
+                    inputs,
+                ),
+            )
+            if client is not None and entry.charged_rows:
+                conn.execute(
+                    "UPDATE clients SET requests = requests + 1, rows = rows + ?, spent = spent + ? WHERE id = ?",
+                    (entry.charged_rows, entry.cost, client.id),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def log(self, limit: int = 1000) -> list[dict[str, Any]]:
+        cur = self._conn().execute("SELECT * FROM query_log ORDER BY id DESC LIMIT ?", (limit,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,57 @@
+"""``GatewayTransport``: an oracle's transport into a gateway in the same process.
+
+Every guard, limit, price and log of the gateway applies; no socket is opened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from modelsteal.errors import InvalidInput, RateLimited, Refused
+from modelsteal.gateway.service import Gateway, GatewayError
+from modelsteal.oracle.answers import Answers
+from modelsteal.oracle.info import ModelInfo
+
+
+class GatewayTransport:
+    def __init__(self, gateway: Gateway, api_key: str, model: str, *, ip: str = "127.0.0.1") -> None:
+        self.gateway = gateway
+        self.api_key = api_key
+        self.model = model
+        self.ip = ip
+
+    def _client(self) -> object:
+        try:
+            return self.gateway.authenticate(self.api_key, ip=self.ip, endpoint="predict")
+        except GatewayError as err:
+            raise Refused(f"{err.code}: {err.message}", code=err.code, status=err.status) from None
+
+    def describe(self) -> ModelInfo:
+        client = self._client()
+        served = self.gateway.model(self.model)
+        tier = self.gateway.tier_of(client)  # type: ignore[arg-type]
+        return ModelInfo(
+            name=served.name,
+            classes=served.class_names,
+            feature_space=served.victim.feature_space,
+            family=served.victim.family,
+            details=dict(served.victim.details),
+            output_mode=tier.output,
+            price_per_query=tier.price_per_row,
+        )
+
+    def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
+        client = self._client()
+        try:
+            result = self.gateway.predict(client, self.model, X.tolist(), ip=self.ip)  # type: ignore[arg-type]
+        except GatewayError as err:
+            if err.status == 429:
+                raise RateLimited(f"{err.code}: {err.message}", retry_after=err.retry_after) from None
+            if err.status in (401, 403):
+                raise Refused(f"{err.code}: {err.message}", code=err.code, status=err.status) from None
+            raise InvalidInput(f"the gateway refused the batch ({err.code}): {err.message}") from None
+        return result.answers, result.cost
+
+    def close(self) -> None:
+        return None
