@@ -22,7 +22,7 @@ from modelsteal.attacks import mlp_unknowns
 from modelsteal.cli import print_results
 from modelsteal.datasets import load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
-from modelsteal.experiment import steal_model_dir
+from modelsteal.experiment import steal_model_dir, steal_url
 from modelsteal.victims import TrainOptions, save_model_dir, train_victim
 
 # (label, data set, family, options, attack, budget)
@@ -76,8 +76,69 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(summary)
             progress.advance(task)
     print_results(rows, "modelsteal demo: equation solving (Tramèr et al. 2016) against victims in memory")
+    over_http(root, [r[0] for r in HTTP_PLAN], console)
     console.print(f"model directories in {root}/ ; total {time.perf_counter() - start:.1f} s")
     return 0
+
+
+# (served name, attack, budget): stolen again through the gateway over HTTP
+HTTP_PLAN = [
+    ("breast_cancer logreg", "equation-solving", 31),
+    ("digits softmax", "equation-solving", 65),
+    ("loans.csv softmax", "equation-solving", 12),
+    ("iris ovr", "equation-solving", 8),
+]
+
+DEMO_POLICY = """
+tiers:
+  default:
+    key_limits: ["1000/hour", "10000/day"]
+    ip_limits: ["5000/hour", "50000/day"]
+    price_per_row: 0.001
+"""
+
+
+def _dir_name(label: str) -> str:
+    return label.replace(" ", "-").replace(".csv", "")
+
+
+def over_http(root: Path, labels: list[str], console: Console) -> None:
+    """Serve the demo's victims from a gateway on a free loopback port and steal them over HTTP."""
+    from modelsteal.gateway.process import gateway_process
+    from modelsteal.gateway.store import Store
+    from modelsteal.oracle.http import HTTPTransport
+
+    db = root / "gateway.db"
+    db.unlink(missing_ok=True)
+    policy = root / "policy.yaml"
+    policy.write_text(DEMO_POLICY)
+    key = Store(db).create_key("demo-thief")
+    dirs = [root / _dir_name(label) for label in labels]
+    rows = []
+    with (
+        gateway_process(dirs, db, policy=policy) as (url, _),
+        console.status(f"gateway at {url}: stealing over HTTP"),
+    ):
+        for label, attack, budget in HTTP_PLAN:
+            result, _name, _family = steal_url(
+                f"{url}/v1/models/{label.replace(' ', '%20')}",
+                key,
+                attack,
+                budget=budget,
+                seed=0,
+                eval_dir=root / _dir_name(label),
+            )
+            summary = result.summary()
+            summary["victim"] = label
+            rows.append(summary)
+        transport = HTTPTransport(f"{url}/v1/models/digits%20softmax", key)
+        usage = transport.usage()
+        transport.close()
+    print_results(rows, f"the same victims stolen over HTTP through the gateway ({url}, then stopped)")
+    console.print(
+        f"gateway usage of the demo key: {usage['requests']} requests, {usage['rows']} rows, "
+        f"{usage['spent']:.3f} spent at {usage['price_per_row']} per row; query log in {db}"
+    )
 
 
 if __name__ == "__main__":

@@ -141,7 +141,10 @@ def _ip(request: Request) -> str:
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+    return _parse_json(await request.body())
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -157,8 +157,15 @@ class Gateway:
         return served
 
     # ------------------------------------------------------------------ predict
-    def parse_rows(self, served: ServedModel, rows: Any) -> NDArray[np.float64]:
-        """Rows from JSON to a checked float array, or a 4xx refusal with a stable code."""
+    def parse_rows(
+        self, served: ServedModel, rows: Any, *, may_hold_bools: bool = True
+    ) -> NDArray[np.float64]:
+        """Rows from JSON to a checked float array, or a 4xx refusal with a stable code.
+
+        A fast path lets numpy judge the whole batch; only a batch numpy refuses, or one
+        whose JSON may hold ``true``/``false`` (numpy would take them for 1 and 0), is
+        checked value by value to name the problem.
+        """
         space = served.victim.feature_space
         if not isinstance(rows, list) or len(rows) == 0:
             raise GatewayError(422, "empty_batch", "send at least one row in 'instances'")
@@ -167,20 +174,16 @@ class Gateway:
                 413, "batch_too_large", f"a batch holds at most {self.policy.max_batch_rows} rows; split it"
             )
         d = space.n_features
-        for i, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != d:
-                got = len(row) if isinstance(row, list) else type(row).__name__
-                raise GatewayError(
-                    422, "wrong_feature_count", f"row {i} has {got} features; the model takes {d}"
-                )
-            for value in row:
-                if value is None:
-                    raise GatewayError(
-                        422, "missing_feature", f"row {i} has a missing feature; this policy needs all {d}"
-                    )
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise GatewayError(422, "not_numeric", f"row {i} holds {value!r}; features are numbers")
-        X = np.asarray(rows, dtype=np.float64)
+        X: NDArray[Any] | None = None
+        if not may_hold_bools:
+            try:
+                X = np.array(rows)
+            except (ValueError, TypeError):
+                X = None
+        if X is None or X.ndim != 2 or X.shape[1] != d or X.dtype.kind not in "fiu":
+            self._check_values(rows, d)
+            X = np.asarray(rows, dtype=np.float64)
+        X = X.astype(np.float64, copy=False)
         if not np.all(np.isfinite(X)):
             raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
         inside = space.contains(X)
@@ -196,14 +199,37 @@ class Gateway:
                 )
         return X
 
+    @staticmethod
+    def _check_values(rows: list[Any], d: int) -> None:
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != d:
+                got = len(row) if isinstance(row, list) else type(row).__name__
+                raise GatewayError(
+                    422, "wrong_feature_count", f"row {i} has {got} features; the model takes {d}"
+                )
+            for value in row:
+                if value is None:
+                    raise GatewayError(
+                        422, "missing_feature", f"row {i} has a missing feature; this policy needs all {d}"
+                    )
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise GatewayError(422, "not_numeric", f"row {i} holds {value!r}; features are numbers")
+
     def predict(
-        self, client: Client, model_name: str, rows: Any, *, ip: str, endpoint: str = "predict"
+        self,
+        client: Client,
+        model_name: str,
+        rows: Any,
+        *,
+        ip: str,
+        endpoint: str = "predict",
+        may_hold_bools: bool = True,
     ) -> Prediction:
         start = time.perf_counter()
         n_asked = len(rows) if isinstance(rows, list) else 0
         try:
             served = self.model(model_name)
-            X = self.parse_rows(served, rows)
+            X = self.parse_rows(served, rows, may_hold_bools=may_hold_bools)
         except GatewayError as err:
             self._refuse(client, ip, model_name, endpoint, n_asked, err)
             raise
@@ -251,8 +277,8 @@ class Gateway:
                 status=200,
                 code=None,
                 input_digest=digest_rows(X),
-                answer=self.answer_json(served, answers)["predictions"],
-                inputs=X.tolist() if self.policy.store_inputs else None,
+                answer=answers,
+                inputs=X if self.policy.store_inputs else None,
             )
         )
         self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)

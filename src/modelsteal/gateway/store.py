@@ -1,5 +1,8 @@
 """SQLite storage for API keys, usage and the query log (WAL mode).
 
+Answers (and, when the policy says so, inputs) are stored as packed little-endian
+float64 bytes: exact, and cheap enough to write on every request.
+
 Durability: a request's log row and its usage are committed in one transaction before
 its answer is sent. With ``synchronous=NORMAL`` (the default) a committed transaction is
 in the WAL file, so it survives the server process being killed at any moment; it may be
@@ -20,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from modelsteal.errors import InvalidInput
+from modelsteal.oracle.answers import Answers
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
@@ -49,8 +56,8 @@ CREATE TABLE IF NOT EXISTS query_log (
     status INTEGER NOT NULL,
     code TEXT,
     input_digest TEXT,
-    answer TEXT,
-    inputs TEXT
+    answer BLOB,
+    inputs BLOB
 );
 CREATE INDEX IF NOT EXISTS query_log_client ON query_log (client_id, ts);
 """
@@ -100,8 +107,47 @@ class LogEntry:
     status: int
     code: str | None
     input_digest: str | None
-    answer: Any = None
-    inputs: Any = None
+    answer: Answers | None = None
+    inputs: NDArray[np.float64] | None = None
+
+
+def pack_answers(answers: Answers) -> bytes:
+    """Answers as bytes for the log: fast to write, exact to read back (see ``unpack_answers``).
+
+    Layout: a JSON header line, then labels (int64), then probabilities or top-k classes
+    and probabilities (float64), all little-endian.
+    """
+    parts = [answers.labels.astype("<i8").tobytes()]
+    header: dict[str, Any] = {"n": len(answers)}
+    if answers.probabilities is not None:
+        header["probabilities"] = answers.probabilities.shape[1]
+        parts.append(answers.probabilities.astype("<f8").tobytes())
+    if answers.top_k_classes is not None and answers.top_k_probabilities is not None:
+        header["top_k"] = answers.top_k_classes.shape[1]
+        parts.append(answers.top_k_classes.astype("<i8").tobytes())
+        parts.append(answers.top_k_probabilities.astype("<f8").tobytes())
+    return json.dumps(header).encode() + b"\n" + b"".join(parts)
+
+
+def unpack_answers(blob: bytes) -> Answers:
+    head, _, body = blob.partition(b"\n")
+    header = json.loads(head)
+    n = int(header["n"])
+    offset = 8 * n
+    labels = np.frombuffer(body[:offset], dtype="<i8").astype(np.int64)
+    probabilities = top_classes = top_probs = None
+    if "probabilities" in header:
+        c = int(header["probabilities"])
+        probabilities = np.frombuffer(body[offset : offset + 8 * n * c], dtype="<f8").reshape(n, c).copy()
+        offset += 8 * n * c
+    if "top_k" in header:
+        k = int(header["top_k"])
+        top_classes = (
+            np.frombuffer(body[offset : offset + 8 * n * k], dtype="<i8").reshape(n, k).astype(np.int64)
+        )
+        offset += 8 * n * k
+        top_probs = np.frombuffer(body[offset : offset + 8 * n * k], dtype="<f8").reshape(n, k).copy()
+    return Answers(labels, probabilities, top_classes, top_probs)
 
 
 class Store:
@@ -188,8 +234,8 @@ class Store:
     def record(self, entry: LogEntry) -> None:
         """Append to the log and, for an answered request, add to the client's usage."""
         conn = self._conn()
-        answer = None if entry.answer is None else json.dumps(entry.answer, separators=(",", ":"))
-        inputs = None if entry.inputs is None else json.dumps(entry.inputs, separators=(",", ":"))
+        answer = None if entry.answer is None else pack_answers(entry.answer)
+        inputs = None if entry.inputs is None else np.ascontiguousarray(entry.inputs, dtype="<f8").tobytes()
         client = entry.client
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -44,7 +44,13 @@ class GatewayTransport:
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
         client = self._client()
         try:
-            result = self.gateway.predict(client, self.model, X.tolist(), ip=self.ip)  # type: ignore[arg-type]
+            result = self.gateway.predict(
+                client,  # type: ignore[arg-type]
+                self.model,
+                X.tolist(),
+                ip=self.ip,
+                may_hold_bools=False,
+            )
         except GatewayError as err:
             if err.status == 429:
                 raise RateLimited(f"{err.code}: {err.message}", retry_after=err.retry_after) from None
