@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from modelsteal.attacks import make_attack
@@ -139,3 +140,47 @@ def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert store.authenticate(key).revoked  # type: ignore[union-attr]
     assert main(["keys", "list", "--db", str(db)]) == 0
     assert "alice\tdefault\trevoked" in capsys.readouterr().out
+
+
+def test_log_keeps_exact_answers_and_optionally_inputs(tmp_path: Path, victim_factory: Callable) -> None:
+    import sqlite3
+
+    import numpy as np
+
+    from modelsteal.gateway.store import unpack_answers
+
+    victim, data = victim_factory("digits", "softmax")
+    for store_inputs in (False, True):
+        db = tmp_path / f"log-{store_inputs}.db"
+        gw = Gateway(
+            [ServedModel("digits", victim, data.class_names)],
+            policy=Policy(store_inputs=store_inputs),
+            store=Store(db),
+        )
+        key = gw.store.create_key("auditor")
+        X = data.X_test[:4]
+        gw.predict(gw.authenticate(key), "digits", X.tolist(), ip="10.0.0.1")
+        answer, inputs, ip, digest = (
+            sqlite3.connect(db).execute("SELECT answer, inputs, ip, input_digest FROM query_log").fetchone()
+        )
+        assert np.array_equal(unpack_answers(answer).probabilities, victim.predict_proba(X))
+        assert ip == "10.0.0.1" and len(digest) == 64
+        if store_inputs:
+            assert np.array_equal(np.frombuffer(inputs, dtype="<f8").reshape(4, 64), X)
+        else:
+            assert inputs is None
+
+
+def test_out_of_space_rows_are_clipped_when_the_policy_says_so(
+    tmp_path: Path, victim_factory: Callable
+) -> None:
+    victim, data = victim_factory("digits", "softmax")
+    served = [ServedModel("digits", victim, data.class_names)]
+    row = [[20.0] * 64]
+    refuse = Gateway(served, store=Store(tmp_path / "a.db"))
+    with pytest.raises(Exception, match="outside the published feature space"):
+        refuse.predict(refuse.authenticate(refuse.store.create_key("a")), "digits", row, ip="x")
+    clip = Gateway(served, policy=Policy(out_of_space="clip"), store=Store(tmp_path / "b.db"))
+    result = clip.predict(clip.authenticate(clip.store.create_key("b")), "digits", row, ip="x")
+    assert result.answers.probabilities is not None
+    assert np.array_equal(result.answers.probabilities, victim.predict_proba(np.full((1, 64), 16.0)))

@@ -13,7 +13,6 @@ policy::
     max_body_bytes: 2000000
     out_of_space: refuse        # or clip
     store_inputs: false
-    allow_missing_features: false
 """
 
 from __future__ import annotations
@@ -77,7 +76,6 @@ class Policy:
     max_body_bytes: int = 2_000_000
     out_of_space: Literal["refuse", "clip"] = "refuse"
     store_inputs: bool = False
-    allow_missing_features: bool = False
 
     def tier(self, name: str) -> Tier:
         tier = self.tiers.get(name)
@@ -96,7 +94,6 @@ class Policy:
             "max_body_bytes",
             "out_of_space",
             "store_inputs",
-            "allow_missing_features",
         }
         unknown = set(data) - known
         if unknown:
@@ -114,7 +111,6 @@ class Policy:
             max_body_bytes=int(data.get("max_body_bytes", 2_000_000)),
             out_of_space=out_of_space,
             store_inputs=bool(data.get("store_inputs", False)),
-            allow_missing_features=bool(data.get("allow_missing_features", False)),
         )
         if policy.max_batch_rows < 1 or policy.max_body_bytes < 1024:
             raise InvalidInput("max_batch_rows must be >= 1 and max_body_bytes >= 1024")
