@@ -20,14 +20,13 @@ from dataclasses import dataclass
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
-from rich.console import Console
-from rich.table import Table
 
 from modelsteal.attacks import make_attack, mlp_unknowns
 from modelsteal.datasets import Dataset, load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle
+from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 
@@ -164,7 +163,6 @@ def main() -> int:
         rows.append(row)
     print(f"total {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
-    table = Table(title="modelsteal equation solving (this machine)")
     heads = [
         "victim",
         "attack",
@@ -177,8 +175,6 @@ def main() -> int:
         "seconds",
         "note",
     ]
-    for h in heads:
-        table.add_column(h)
     cells = [
         [
             r.victim,
@@ -194,21 +190,13 @@ def main() -> int:
         ]
         for r in rows
     ]
-    for c in cells:
-        table.add_row(*c)
-    paper = Table(title="Tramèr et al. 2016, Table 4 and §4.1 (their figures)")
-    for h in ("model", "unknowns", "queries", "1−R_test", "1−R_unif"):
-        paper.add_column(h)
-    for p in PAPER:
-        paper.add_row(*p)
-    console = Console(width=200)
-    console.print(table)
-    console.print(paper)
-    if args.markdown:
-        print("| " + " | ".join(heads) + " |")
-        print("|" + "---|" * len(heads))
-        for c in cells:
-            print("| " + " | ".join(c) + " |")
+    print_table("modelsteal equation solving (this machine)", heads, cells, markdown=args.markdown)
+    print_table(
+        "Tramèr et al. 2016, Table 4 and §4.1 (their figures)",
+        ("model", "unknowns", "queries", "1−R_test", "1−R_unif"),
+        PAPER,
+        markdown=args.markdown,
+    )
     return 0
 
 

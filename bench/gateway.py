@@ -28,12 +28,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import httpx
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from modelsteal.datasets import load_dataset
 from modelsteal.gateway.process import free_port, gateway_process, stop
 from modelsteal.gateway.store import Store
+from modelsteal.report import print_table
 from modelsteal.victims import save_model_dir, train_victim
 
 
@@ -126,9 +125,6 @@ def main() -> int:
             logged = Store(db).log(limit=10**9)
     finally:
         stop(bare)
-    table = Table(
-        title="gateway (all guards + SQLite log) vs bare FastAPI endpoint, digits softmax, loopback"
-    )
     heads = [
         "batch",
         "bare p50 ms",
@@ -140,11 +136,8 @@ def main() -> int:
         "gateway rows/s",
         "throughput ratio",
     ]
-    for h in heads:
-        table.add_column(h, justify="right")
-    cells = []
-    for batch, lb, lg, tb, tg in results:
-        row = [
+    cells = [
+        [
             str(batch),
             f"{1e3 * np.percentile(lb, 50):.2f}",
             f"{1e3 * np.percentile(lg, 50):.2f}",
@@ -155,17 +148,18 @@ def main() -> int:
             f"{tg:,.0f}",
             f"{tg / tb:.2f}",
         ]
-        cells.append(row)
-        table.add_row(*row)
-    Console(width=200).print(table)
+        for batch, lb, lg, tb, tg in results
+    ]
     print(
-        f"requests logged by the gateway: {len(logged)}; mean time inside the gateway per request, model included: {inside:.2f} ms"
+        f"requests logged by the gateway: {len(logged)}; "
+        f"mean time inside the gateway per request, model included: {inside:.2f} ms"
     )
-    if args.markdown:
-        print("| " + " | ".join(heads) + " |")
-        print("|" + "---|" * len(heads))
-        for row in cells:
-            print("| " + " | ".join(row) + " |")
+    print_table(
+        "gateway (all guards + SQLite log) vs bare FastAPI endpoint, digits softmax, loopback",
+        heads,
+        cells,
+        markdown=args.markdown,
+    )
     return 0
 
 
