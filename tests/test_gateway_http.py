@@ -345,3 +345,18 @@ def test_an_answered_request_survives_a_kill(tmp_path: Path, served: dict) -> No
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT rows, status FROM query_log WHERE status = 200").fetchall() == [(3, 200)]
     assert conn.execute("SELECT rows FROM clients WHERE name = 'victim-of-kill'").fetchone() == (3,)
+
+
+def test_http_transport_maps_429_to_rate_limited(served: dict) -> None:
+    """The 'small' tier's 50-row daily quota, spent by test_quota_is_counted_in_rows_with_retry_after or here."""
+    from modelsteal.errors import RateLimited
+
+    transport = HTTPTransport(served["url"] + "/v1/models/digits", served["keys"]["small"])
+    oracle = Oracle(transport)
+    X = served["data"].X_test
+    with pytest.raises(RateLimited) as info:
+        for _ in range(60):
+            oracle.query(X[:1])
+    assert info.value.retry_after is not None and info.value.retry_after >= 1
+    assert oracle.queries <= 50  # refused rows are not counted as queries
+    transport.close()

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -425,7 +425,3 @@ class ReluCriticalPoints:
 
 class _OutOfBudget(Exception):
     """Internal: the next step of the ReLU search does not fit in the budget."""
-
-
-def architecture_summary(info: ModelInfo) -> dict[str, Any]:
-    return {k: info.details[k] for k in ("hidden_layer_sizes", "activation") if k in info.details}

@@ -236,7 +236,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
             if not isinstance(body, dict) or "instances" not in body:
                 raise GatewayError(422, "invalid_request", 'send {"instances": [[...], ...]}')
         except GatewayError as err:
-            gateway._refuse(client, _ip(request), name, "predict", 0, err)
+            gateway.refuse(client, _ip(request), name, "predict", 0, err)
             raise
         result = gateway.predict(client, name, body["instances"], ip=_ip(request))
         out = gateway.answer_json(result.model, result.answers)
@@ -257,7 +257,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
             body = await _json_body(request)
             row = _single_row(body, served.victim.feature_space)
         except GatewayError as err:
-            gateway._refuse(client, _ip(request), name, "predict_one", 0, err)
+            gateway.refuse(client, _ip(request), name, "predict_one", 0, err)
             raise
         result = gateway.predict(client, name, [row], ip=_ip(request), endpoint="predict_one")
         answers = result.answers

@@ -128,12 +128,12 @@ class Gateway:
     def authenticate(self, key: str | None, *, ip: str = "", endpoint: str = "") -> Client:
         if not key:
             err = GatewayError(401, "missing_key", "send your API key as 'Authorization: Bearer KEY'")
-            self._refuse(None, ip, None, endpoint, 0, err)
+            self.refuse(None, ip, None, endpoint, 0, err)
             raise err
         client = self.store.authenticate(key)
         if client is None:
             err = GatewayError(401, "invalid_key", "this API key is not known; check it or ask for a new one")
-            self._refuse(None, ip, None, endpoint, 0, err)
+            self.refuse(None, ip, None, endpoint, 0, err)
             raise err
         if client.revoked or client.blocked:
             code = "key_revoked" if client.revoked else "key_blocked"
@@ -142,7 +142,7 @@ class Gateway:
                 code,
                 f"this API key is {'revoked' if client.revoked else 'blocked'}; contact the operator",
             )
-            self._refuse(client, ip, None, endpoint, 0, err)
+            self.refuse(client, ip, None, endpoint, 0, err)
             raise err
         return client
 
@@ -231,7 +231,7 @@ class Gateway:
             served = self.model(model_name)
             X = self.parse_rows(served, rows, may_hold_bools=may_hold_bools)
         except GatewayError as err:
-            self._refuse(client, ip, model_name, endpoint, n_asked, err)
+            self.refuse(client, ip, model_name, endpoint, n_asked, err)
             raise
         return self.predict_array(client, served, X, ip=ip, endpoint=endpoint, start=start)
 
@@ -260,7 +260,7 @@ class Gateway:
                 f"{n} rows would exceed the {refusal.scope} limit of {refusal.limit} rows; retry after {refusal.retry_after:.0f} s",
                 retry_after=float(np.ceil(refusal.retry_after)),
             )
-            self._refuse(client, ip, served.name, endpoint, n, err)
+            self.refuse(client, ip, served.name, endpoint, n, err)
             raise err
         proba = served.victim.predict_proba(X)
         answers = apply_output_mode(proba, tier.output)
@@ -284,9 +284,10 @@ class Gateway:
         self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)
         return Prediction(answers, n, cost, tier, served)
 
-    def _refuse(
+    def refuse(
         self, client: Client | None, ip: str, model: str | None, endpoint: str, rows: int, err: GatewayError
     ) -> None:
+        """Log a refused request (charging nothing) and count it in the metrics."""
         self.store.record(LogEntry(client, ip, model, endpoint, rows, 0, 0.0, err.status, err.code, None))
         self.metrics.refusal(endpoint, err.status, err.code)
 

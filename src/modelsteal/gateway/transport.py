@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput, RateLimited, Refused
 from modelsteal.gateway.service import Gateway, GatewayError
+from modelsteal.gateway.store import Client
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
 
@@ -21,7 +22,7 @@ class GatewayTransport:
         self.model = model
         self.ip = ip
 
-    def _client(self) -> object:
+    def _client(self) -> Client:
         try:
             return self.gateway.authenticate(self.api_key, ip=self.ip, endpoint="predict")
         except GatewayError as err:
@@ -30,7 +31,7 @@ class GatewayTransport:
     def describe(self) -> ModelInfo:
         client = self._client()
         served = self.gateway.model(self.model)
-        tier = self.gateway.tier_of(client)  # type: ignore[arg-type]
+        tier = self.gateway.tier_of(client)
         return ModelInfo(
             name=served.name,
             classes=served.class_names,
@@ -45,7 +46,7 @@ class GatewayTransport:
         client = self._client()
         try:
             result = self.gateway.predict(
-                client,  # type: ignore[arg-type]
+                client,
                 self.model,
                 X.tolist(),
                 ip=self.ip,

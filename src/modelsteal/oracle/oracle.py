@@ -99,20 +99,16 @@ class Oracle:
                 budget=self.budget if self.budget is not None else used + remaining,
                 asked=n,
             )
-        parts = [self._send(arr[start : start + self.max_batch]) for start in range(0, n, self.max_batch)]
+        parts = [self._send(arr[start : start + self.max_batch])[0] for start in range(0, n, self.max_batch)]
         return parts[0] if len(parts) == 1 else Answers.concatenate(parts)
 
-    def _send(self, X: np.ndarray) -> Answers:
-        if self._parent is not None:
-            answers = self._parent._send(X)
-            cost = self._parent._last_cost
-        else:
-            answers, cost = self._send_with_retry(X)
-        self._last_cost = cost
+    def _send(self, X: np.ndarray) -> tuple[Answers, float]:
+        """Send one batch through the parents (each counts it) to the transport."""
+        answers, cost = self._parent._send(X) if self._parent is not None else self._send_with_retry(X)
         self.queries += X.shape[0]
         self.cost += cost
         self.requests += 1
-        return answers
+        return answers, cost
 
     def _send_with_retry(self, X: np.ndarray) -> tuple[Answers, float]:
         while True:
@@ -124,5 +120,3 @@ class Oracle:
                     raise
                 self._sleep(wait)
                 self.waited += wait
-
-    _last_cost: float = 0.0
