@@ -15,7 +15,7 @@ import pytest
 
 from modelsteal.attacks import make_attack, mlp_unknowns
 from modelsteal.metrics import EvalSet
-from modelsteal.oracle import LocalTransport, Oracle
+from modelsteal.oracle import LocalTransport, Oracle, OutputMode
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Case:
     exact_queries: int | None = None
     max_tv: float | None = None
     activation: str = "relu"
+    labels_only: bool = False
 
     @property
     def id(self) -> str:
@@ -51,6 +52,12 @@ CASES = [
     # The dispatcher reads the family the API publishes.
     Case("digits", "softmax", "equation-solving", 65, 1.0, exact_queries=65),
     Case("digits", "mlp", "equation-solving", 2 * 1510, 0.999),
+    # Label-only APIs (the oracle returns top-1 labels only). breast_cancer: d+1 = 31.
+    Case("breast_cancer", "logreg", "lowd-meek", 34 * 31, 0.999, labels_only=True),
+    Case("breast_cancer", "logreg", "retrain-linesearch", 30 * 31, 0.999, labels_only=True),
+    Case("breast_cancer", "logreg", "retrain-adaptive", 20 * 31, 0.99, labels_only=True),
+    Case("moons", "logreg", "retrain-uniform", 20 * 3, 0.95, labels_only=True),
+    Case("moons", "svm-rbf", "retrain-adaptive", 100 * 3, 0.97, labels_only=True),
 ]
 
 
@@ -60,7 +67,8 @@ def test_attack_reaches_fidelity_within_budget(victim_factory: Callable, case: C
     eval_set = EvalSet.build(
         victim, data.X_test, data.y_test, data.feature_space, n_uniform=10_000, random_state=1
     )
-    oracle = Oracle(LocalTransport(victim))
+    mode = OutputMode("label") if case.labels_only else OutputMode()
+    oracle = Oracle(LocalTransport(victim, output_mode=mode))
     result = make_attack(case.attack).run(oracle, budget=case.budget, random_state=0, eval_set=eval_set)
     assert result.queries <= case.budget
     assert oracle.queries == result.queries  # every row the attack sent is counted

@@ -10,6 +10,7 @@ from modelsteal.attacks.equation_solving import (
     OvREquationSolving,
     SoftmaxEquationSolving,
 )
+from modelsteal.attacks.label_only import LowdMeek, RetrainAdaptive, RetrainLineSearch, RetrainUniform
 from modelsteal.attacks.mlp_extraction import MLPEquationSolving
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.info import ModelInfo
@@ -78,6 +79,10 @@ ATTACKS: dict[str, type[ExtractionAttack]] = {
         SoftmaxEquationSolving,
         OvREquationSolving,
         MLPEquationSolving,
+        LowdMeek,
+        RetrainUniform,
+        RetrainLineSearch,
+        RetrainAdaptive,
     )
 }
 
