@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -66,7 +67,10 @@ def main() -> int:
                 assert c is not None
                 cells.append(f"{100 * c.fidelity_test:.2f} / {100 * c.fidelity_uniform:.2f}")
             except AttackFailed as exc:
-                cells.append("failed: " + str(exc).split(";")[0][:40])
+                found = re.search(r"only (\d+) of (\d+) independent equations", str(exc))
+                cells.append(
+                    f"fails: {found[1]} of {found[2]} equations" if found else "fails: a 0 probability"
+                )
         label = f"{dataset} {family}" + (f" {activation}" if family == "mlp" else "")
         rows.append([label, attack, str(budget), *cells])
         print(f"done {label} {budget}", file=sys.stderr)

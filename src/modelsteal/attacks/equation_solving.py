@@ -28,7 +28,9 @@ d+1−(number of groups) queries; the default still sends d+1.
 Queries are drawn uniformly from the published feature space. A probability of exactly
 0 (an underflow, or rounding) carries no equation: the linear attacks use every other
 entry of the row (log-ratios to the row's top class); when too few equations remain,
-more points are drawn closer to the centre of the space, within the budget.
+more points are drawn closer to the centre of the space, within the budget. When the API
+publishes that it rounds to n decimals, the linear attacks default to 10(d+1) queries
+and weight each log-ratio by its precision (weighted least squares).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from modelsteal.stolen.common import sigmoid
 from modelsteal.stolen.linear import StolenLinearModel
 
 TINY = 1e-300  # below this a probability is an underflow and its logarithm is useless
+ROUNDED_FACTOR = 10  # rounded answers: by default, 10(d+1) queries for a least-squares fit
 
 
 def identifiable_columns(space: FeatureSpace) -> NDArray[np.intp]:
@@ -119,14 +122,18 @@ def gather_rows(
         X, P = np.vstack([X, X2]), np.vstack([P, P2])
 
 
-def solve_centred_logits(A: NDArray[np.float64], P: NDArray[np.float64]) -> NDArray[np.float64]:
+def solve_centred_logits(
+    A: NDArray[np.float64], P: NDArray[np.float64], decimals: int | None = None
+) -> NDArray[np.float64]:
     """Least-squares weights Θ (columns of A × classes), centred over classes, from log P.
 
     Without zeros: log p_i − mean_k log p_k = (Θ x̃)_i − mean, one solve for all classes.
     With zeros (underflow, rounding): each non-zero p_i gives log p_i − log p_top =
     (θ_i − θ_top)·x̃ against the row's top class; zeros give nothing.
+    Rounded to ``decimals``: each log-ratio is weighted by the inverse of its error,
+    about sqrt((δ/p_i)² + (δ/p_top)²) with δ half the last decimal.
     """
-    if np.all(P > TINY):
+    if np.all(P > TINY) and decimals is None:
         L = np.log(P)
         theta, *_ = np.linalg.lstsq(A, L - L.mean(axis=1, keepdims=True), rcond=None)
         return np.asarray(theta)
@@ -141,6 +148,12 @@ def solve_centred_logits(A: NDArray[np.float64], P: NDArray[np.float64]) -> NDAr
     rhs = np.concatenate([np.log(P[rows, cls]) - np.log(P[rows, top[rows]]), np.zeros(p)])
     for j in range(p):  # gauge: the weights sum to zero over classes
         M[rows.size + j, j::p] = 1.0
+    if decimals is not None:
+        delta = 0.5 * 10.0 ** (-decimals)
+        weight = 1.0 / np.hypot(delta / P[rows, cls], delta / P[rows, top[rows]])
+        weight = np.concatenate([weight / weight.max(), np.ones(p)])
+        M *= weight[:, None]
+        rhs = rhs * weight
     theta, *_ = np.linalg.lstsq(M, rhs, rcond=None)
     return np.asarray(theta.reshape(c, p).T)
 
@@ -165,9 +178,11 @@ class _LinearEquationSolving(ExtractionAttack):
     def _extract(self, ctx: AttackContext) -> StolenLinearModel:
         space = ctx.info.feature_space
         cols = identifiable_columns(space)
-        n = min(self.queries or self.default_queries(ctx.info), ctx.budget_left)
+        decimals = ctx.info.output_mode.decimals
+        default = self.default_queries(ctx.info) * (ROUNDED_FACTOR if decimals is not None else 1)
+        n = min(self.queries or default, ctx.budget_left)
         X, P = gather_rows(ctx, n, cols.size + 1, cols)
-        theta = solve_centred_logits(design(X, cols), P)
+        theta = solve_centred_logits(design(X, cols), P, decimals)
         coef, intercept = expand(theta.T, cols, space.n_features)
         classes = np.arange(ctx.info.n_classes)
         if self.kind == "binary" or ctx.info.n_classes == 2:
