@@ -229,19 +229,24 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         responses=ERRORS,
         openapi_extra={"requestBody": PREDICT_BODY},
     )
-    async def predict(name: str, request: Request) -> dict[str, Any]:
+    async def predict(name: str, request: Request) -> JSONResponse:
         client = client_of(request, "predict")
+        raw = await request.body()
         try:
-            body = await _json_body(request)
+            body = _parse_json(raw)
             if not isinstance(body, dict) or "instances" not in body:
                 raise GatewayError(422, "invalid_request", 'send {"instances": [[...], ...]}')
         except GatewayError as err:
             gateway.refuse(client, _ip(request), name, "predict", 0, err)
             raise
-        result = gateway.predict(client, name, body["instances"], ip=_ip(request))
+        # Without JSON booleans in the body numpy can judge the whole batch at once.
+        may_hold_bools = b"true" in raw or b"false" in raw
+        result = gateway.predict(
+            client, name, body["instances"], ip=_ip(request), may_hold_bools=may_hold_bools
+        )
         out = gateway.answer_json(result.model, result.answers)
         out["usage"] = {"rows": result.rows, "cost": result.cost, "price_per_row": result.tier.price_per_row}
-        return out
+        return JSONResponse(out)  # plain floats: FastAPI's jsonable_encoder adds nothing
 
     @app.post(
         "/predict",
