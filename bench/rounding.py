@@ -5,8 +5,9 @@ Run: ``.venv/bin/python bench/rounding.py [--markdown]`` (about a minute).
 The API rounds every probability to 2, 3, 4 or 5 decimals (or not at all). Linear
 attacks get d+1 queries (the exact count) and 10(d+1) (least squares over more
 equations); probabilities rounded to 0 carry no equation and are skipped. Each cell is
-"1-R_test / 1-R_unif" in percent. Path finding (decision trees) joins this table when it
-lands.
+"1-R_test / 1-R_unif" in percent. Path finding (decision trees, top-down with incomplete
+queries) reads leaf identities from rounded confidences or rounded probabilities; it gets
+a budget of 20,000 queries and reports the leaves it found.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> int:
         plan.append((dataset, family, "relu", attack, 10 * d1, {"queries": 10 * d1}))
     plan.append(("iris", "ovr", "relu", "eq-ovr", 8, {}))
     plan.append(("iris", "ovr", "relu", "eq-ovr", 80, {"queries": 80}))
+    plan.append(("digits", "tree", "relu", "path-finding", 20_000, {"mode": "confidence"}))
+    plan.append(("digits", "tree", "relu", "path-finding", 20_000, {"mode": "probabilities"}))
     k = mlp_unknowns(64, 20, 10)
     plan.append(("digits", "mlp", "tanh", "eq-mlp", k, {}))
     plan.append(("digits", "mlp", "relu", "eq-mlp", 3 * k, {}))
@@ -59,24 +62,32 @@ def main() -> int:
             victim, data.X_test, data.y_test, data.feature_space, n_uniform=10_000, random_state=1
         )
         cells = []
+        opts = dict(opts)
+        kind = str(opts.pop("mode", "probabilities"))
         for decimals in DECIMALS:
-            oracle = Oracle(LocalTransport(victim, output_mode=OutputMode(decimals=decimals)))
+            mode = OutputMode(kind, decimals=decimals)  # type: ignore[arg-type]
+            oracle = Oracle(LocalTransport(victim, output_mode=mode))
             try:
                 r = make_attack(attack, **opts).run(oracle, budget=budget, random_state=0, eval_set=ev)
                 c = r.comparison
                 assert c is not None
-                cells.append(f"{100 * c.fidelity_test:.2f} / {100 * c.fidelity_uniform:.2f}")
+                cell = f"{100 * c.fidelity_test:.2f} / {100 * c.fidelity_uniform:.2f}"
+                if attack == "path-finding":
+                    cell += f" ({r.notes['leaves']} leaves, {r.queries} q)"
+                cells.append(cell)
             except AttackFailed as exc:
                 found = re.search(r"only (\d+) of (\d+) independent equations", str(exc))
                 cells.append(
                     f"fails: {found[1]} of {found[2]} equations" if found else "fails: a 0 probability"
                 )
         label = f"{dataset} {family}" + (f" {activation}" if family == "mlp" else "")
+        if attack == "path-finding":
+            label += f" ({kind})"
         rows.append([label, attack, str(budget), *cells])
         print(f"done {label} {budget}", file=sys.stderr)
     heads = ["victim", "attack", "queries", *["exact" if d is None else f"{d} decimals" for d in DECIMALS]]
     print_table(
-        "equation solving against rounded probabilities: 1−R_test / 1−R_unif (%)",
+        "equation solving and path finding against rounded answers: 1−R_test / 1−R_unif (%)",
         heads,
         rows,
         markdown=args.markdown,

@@ -29,6 +29,7 @@ class Case:
     max_tv: float | None = None
     activation: str = "relu"
     labels_only: bool = False
+    output: str = "probabilities"
 
     @property
     def id(self) -> str:
@@ -58,6 +59,10 @@ CASES = [
     Case("breast_cancer", "logreg", "retrain-adaptive", 20 * 31, 0.99, labels_only=True),
     Case("moons", "logreg", "retrain-uniform", 20 * 3, 0.95, labels_only=True),
     Case("moons", "svm-rbf", "retrain-adaptive", 100 * 3, 0.97, labels_only=True),
+    # Decision trees (100 leaves on digits; 8 on wine): path finding, top-down, incomplete queries.
+    Case("digits", "tree", "path-finding", 40 * 100, 1.0, output="confidence"),
+    Case("digits", "tree", "path-finding", 40 * 100, 0.999),
+    Case("wine", "tree", "path-finding", 40 * 8, 1.0, output="confidence"),
 ]
 
 
@@ -67,7 +72,7 @@ def test_attack_reaches_fidelity_within_budget(victim_factory: Callable, case: C
     eval_set = EvalSet.build(
         victim, data.X_test, data.y_test, data.feature_space, n_uniform=10_000, random_state=1
     )
-    mode = OutputMode("label") if case.labels_only else OutputMode()
+    mode = OutputMode("label") if case.labels_only else OutputMode(case.output)  # type: ignore[arg-type]
     oracle = Oracle(LocalTransport(victim, output_mode=mode))
     result = make_attack(case.attack).run(oracle, budget=case.budget, random_state=0, eval_set=eval_set)
     assert result.queries <= case.budget

@@ -120,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-mode", choices=OUTPUT_KINDS, default="probabilities", help="what the API returns"
     )
     attack.add_argument("--top-k", type=_positive_int, default=1, help="k for --output-mode top_k")
+    attack.add_argument(
+        "--variant", choices=("top-down", "bottom-up"), help="path-finding variant (default top-down)"
+    )
+    attack.add_argument(
+        "--incomplete",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="path finding: use incomplete queries (default: when the API answers them)",
+    )
+    attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
     return parser
@@ -230,6 +240,11 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     for key in ("activation", "hidden"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
+    for key in ("variant", "incomplete", "epsilon"):
+        if getattr(args, key) is not None:
+            if args.attack != "path-finding":
+                raise InvalidInput(f"--{key} goes with --attack path-finding")
+            options[key] = getattr(args, key)
     name: str | None
     family: str | None
     with Console(stderr=True).status(f"stealing {args.target} with {args.attack} …"):
@@ -274,6 +289,10 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     summary["victim"] = name
     summary["family"] = family
     print_results([summary], title)
+    if "leaves" in summary:
+        print(f"leaves found: {summary['leaves']} ({summary.get('queries_per_leaf')} queries per leaf)")
+    if "warning" in summary:
+        print(f"warning: {summary['warning']}")
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=float))
     return 0

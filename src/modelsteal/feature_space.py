@@ -152,8 +152,12 @@ class FeatureSpace:
         return x
 
     # ------------------------------------------------------------------ checking
-    def validate(self, X: ArrayLike, *, what: str = "X") -> FloatArray:
-        """Return ``X`` as a 2-D float array of the right width, or raise ``InvalidInput``."""
+    def validate(self, X: ArrayLike, *, what: str = "X", allow_missing: bool = False) -> FloatArray:
+        """Return ``X`` as a 2-D float array of the right width, or raise ``InvalidInput``.
+
+        With ``allow_missing``, NaN marks a missing feature (an incomplete query); a one-hot
+        group is then missing as a whole or not at all.
+        """
         try:
             arr = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -166,18 +170,34 @@ class FeatureSpace:
             raise InvalidInput(
                 f"{what} has {arr.shape[1]} features per row; the model takes {self.n_features}"
             )
-        if not np.all(np.isfinite(arr)):
+        if allow_missing:
+            if np.any(np.isinf(arr)):
+                raise InvalidInput(f"{what} contains inf; send finite numbers (NaN for a missing feature)")
+            for group in self.categorical:
+                nan = np.isnan(arr[:, list(group.columns)])
+                if np.any(nan.any(axis=1) & ~nan.all(axis=1)):
+                    raise InvalidInput(
+                        f"{what}: categorical feature {group.name!r} is partly missing; "
+                        "leave out all of its one-hot columns or none"
+                    )
+        elif not np.all(np.isfinite(arr)):
             raise InvalidInput(f"{what} contains NaN or inf; send finite numbers")
         return arr
 
     def contains(self, X: FloatArray, tol: float = 1e-9) -> NDArray[np.bool_]:
-        """Per row: inside the bounds and every one-hot group holds exactly one 1."""
+        """Per row: inside the bounds and every one-hot group holds exactly one 1.
+
+        Missing features (NaN, a one-hot group wholly NaN) count as inside.
+        """
         span = np.maximum(self.upper - self.lower, 1.0)
-        inside = np.all((tol * span >= self.lower - X) & (X - self.upper <= tol * span), axis=1)
+        missing = np.isnan(X)
+        ok = (tol * span >= self.lower - X) & (X - self.upper <= tol * span)
+        inside = np.all(ok | missing, axis=1)
         for group in self.categorical:
-            block = X[:, list(group.columns)]
+            cols = list(group.columns)
+            block = X[:, cols]
             onehot = np.all(np.isclose(block, 0.0) | np.isclose(block, 1.0), axis=1)
-            inside &= onehot & np.isclose(block.sum(axis=1), 1.0)
+            inside &= (onehot & np.isclose(block.sum(axis=1), 1.0)) | missing[:, cols].all(axis=1)
         return np.asarray(inside)
 
     def clip(self, X: FloatArray) -> FloatArray:

@@ -12,6 +12,7 @@ from modelsteal.attacks.equation_solving import (
 )
 from modelsteal.attacks.label_only import LowdMeek, RetrainAdaptive, RetrainLineSearch, RetrainUniform
 from modelsteal.attacks.mlp_extraction import MLPEquationSolving
+from modelsteal.attacks.path_finding import PathFinding
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.info import ModelInfo
 
@@ -83,6 +84,7 @@ ATTACKS: dict[str, type[ExtractionAttack]] = {
         RetrainUniform,
         RetrainLineSearch,
         RetrainAdaptive,
+        PathFinding,
     )
 }
 

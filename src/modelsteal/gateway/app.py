@@ -221,6 +221,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         out = gateway.model(name).public()
         out["output_mode"] = tier.output.to_dict()
         out["price_per_row"] = tier.price_per_row
+        out["accepts_missing"] = gateway.accepts_missing(gateway.model(name))
         return out
 
     @app.post(

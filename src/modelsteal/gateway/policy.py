@@ -12,6 +12,7 @@ policy::
     max_batch_rows: 1000
     max_body_bytes: 2000000
     out_of_space: refuse        # or clip
+    allow_missing: false        # answer incomplete queries (null features) where the model can
     store_inputs: false
 """
 
@@ -75,6 +76,7 @@ class Policy:
     max_batch_rows: int = 1000
     max_body_bytes: int = 2_000_000
     out_of_space: Literal["refuse", "clip"] = "refuse"
+    allow_missing: bool = False
     store_inputs: bool = False
 
     def tier(self, name: str) -> Tier:
@@ -93,6 +95,7 @@ class Policy:
             "max_batch_rows",
             "max_body_bytes",
             "out_of_space",
+            "allow_missing",
             "store_inputs",
         }
         unknown = set(data) - known
@@ -110,6 +113,7 @@ class Policy:
             max_batch_rows=int(data.get("max_batch_rows", 1000)),
             max_body_bytes=int(data.get("max_body_bytes", 2_000_000)),
             out_of_space=out_of_space,
+            allow_missing=bool(data.get("allow_missing", False)),
             store_inputs=bool(data.get("store_inputs", False)),
         )
         if policy.max_batch_rows < 1 or policy.max_body_bytes < 1024:

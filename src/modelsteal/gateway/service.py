@@ -22,7 +22,7 @@ from modelsteal.gateway.limiter import RowLimiter
 from modelsteal.gateway.metrics import GatewayMetrics
 from modelsteal.gateway.policy import Policy, Tier
 from modelsteal.gateway.store import Client, LogEntry, Store
-from modelsteal.oracle.answers import Answers, apply_output_mode
+from modelsteal.oracle.answers import Answers, victim_answers
 from modelsteal.victims.base import Victim
 from modelsteal.victims.model_dir import load_model_dir
 
@@ -156,6 +156,10 @@ class Gateway:
             raise GatewayError(404, "unknown_model", f"no model named {name!r}; GET /v1/models lists them")
         return served
 
+    def accepts_missing(self, served: ServedModel) -> bool:
+        """Incomplete queries are answered when the policy allows them and the model can."""
+        return self.policy.allow_missing and bool(getattr(served.victim, "supports_missing", False))
+
     # ------------------------------------------------------------------ predict
     def parse_rows(
         self, served: ServedModel, rows: Any, *, may_hold_bools: bool = True
@@ -174,6 +178,7 @@ class Gateway:
                 413, "batch_too_large", f"a batch holds at most {self.policy.max_batch_rows} rows; split it"
             )
         d = space.n_features
+        allow_missing = self.accepts_missing(served)
         X: NDArray[Any] | None = None
         if not may_hold_bools:
             try:
@@ -181,11 +186,20 @@ class Gateway:
             except (ValueError, TypeError):
                 X = None
         if X is None or X.ndim != 2 or X.shape[1] != d or X.dtype.kind not in "fiu":
-            self._check_values(rows, d)
+            self._check_values(rows, d, allow_missing)
             X = np.asarray(rows, dtype=np.float64)
         X = X.astype(np.float64, copy=False)
         if not np.all(np.isfinite(X)):
-            raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
+            if not allow_missing or np.isinf(X).any():
+                raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
+            for group in space.categorical:
+                nan = np.isnan(X[:, list(group.columns)])
+                if np.any(nan.any(axis=1) & ~nan.all(axis=1)):
+                    raise GatewayError(
+                        422,
+                        "partly_missing_category",
+                        f"categorical feature {group.name!r} is partly missing; send all its columns or none",
+                    )
         inside = space.contains(X)
         if not inside.all():
             if self.policy.out_of_space == "clip" and not space.categorical:
@@ -200,7 +214,7 @@ class Gateway:
         return X
 
     @staticmethod
-    def _check_values(rows: list[Any], d: int) -> None:
+    def _check_values(rows: list[Any], d: int, allow_missing: bool = False) -> None:
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != d:
                 got = len(row) if isinstance(row, list) else type(row).__name__
@@ -209,6 +223,8 @@ class Gateway:
                 )
             for value in row:
                 if value is None:
+                    if allow_missing:
+                        continue
                     raise GatewayError(
                         422, "missing_feature", f"row {i} has a missing feature; this policy needs all {d}"
                     )
@@ -262,8 +278,7 @@ class Gateway:
             )
             self.refuse(client, ip, served.name, endpoint, n, err)
             raise err
-        proba = served.victim.predict_proba(X)
-        answers = apply_output_mode(proba, tier.output)
+        answers = victim_answers(served.victim, X, tier.output)
         cost = n * tier.price_per_row
         self.store.record(
             LogEntry(
@@ -308,6 +323,8 @@ class Gateway:
                     {"label": names[int(c)], "label_index": int(c), "probability": float(p)}
                     for c, p in zip(answers.top_k_classes[i], answers.top_k_probabilities[i], strict=True)
                 ]
+            if answers.confidences is not None:
+                item["confidence"] = float(answers.confidences[i])
             preds.append(item)
         return {"model": served.name, "predictions": preds}
 

@@ -126,6 +126,9 @@ def pack_answers(answers: Answers) -> bytes:
         header["top_k"] = answers.top_k_classes.shape[1]
         parts.append(answers.top_k_classes.astype("<i8").tobytes())
         parts.append(answers.top_k_probabilities.astype("<f8").tobytes())
+    if answers.confidences is not None:
+        header["confidence"] = True
+        parts.append(answers.confidences.astype("<f8").tobytes())
     return json.dumps(header).encode() + b"\n" + b"".join(parts)
 
 
@@ -147,7 +150,11 @@ def unpack_answers(blob: bytes) -> Answers:
         )
         offset += 8 * n * k
         top_probs = np.frombuffer(body[offset : offset + 8 * n * k], dtype="<f8").reshape(n, k).copy()
-    return Answers(labels, probabilities, top_classes, top_probs)
+        offset += 8 * n * k
+    confidences = None
+    if header.get("confidence"):
+        confidences = np.frombuffer(body[offset : offset + 8 * n], dtype="<f8").copy()
+    return Answers(labels, probabilities, top_classes, top_probs, confidences)
 
 
 class Store:

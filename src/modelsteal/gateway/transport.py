@@ -40,6 +40,7 @@ class GatewayTransport:
             details=dict(served.victim.details),
             output_mode=tier.output,
             price_per_query=tier.price_per_row,
+            accepts_missing=self.gateway.accepts_missing(served),
         )
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
@@ -48,7 +49,9 @@ class GatewayTransport:
             result = self.gateway.predict(
                 client,
                 self.model,
-                X.tolist(),
+                [[None if v != v else v for v in row] for row in X.tolist()]
+                if np.isnan(X).any()
+                else X.tolist(),
                 ip=self.ip,
                 may_hold_bools=False,
             )

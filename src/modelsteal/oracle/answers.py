@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput, UnsupportedOracle
 
-OutputKind = Literal["probabilities", "top_k", "label"]
-OUTPUT_KINDS: tuple[str, ...] = ("probabilities", "top_k", "label")
+OutputKind = Literal["probabilities", "top_k", "label", "confidence"]
+OUTPUT_KINDS: tuple[str, ...] = ("probabilities", "top_k", "label", "confidence")
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,10 @@ class OutputMode:
     """How much of the model's output a client sees.
 
     ``probabilities``: the whole vector; ``top_k``: the ``k`` largest classes with their
-    probabilities; ``label``: the top-1 class only. ``decimals`` rounds what is shown.
+    probabilities; ``label``: the top-1 class only; ``confidence``: the top-1 class with a
+    BigML-style confidence (for trees, the Wilson lower bound of the majority class's share
+    of the training rows in the node reached; for other models, the top-1 probability).
+    ``decimals`` rounds what is shown.
     """
 
     kind: OutputKind = "probabilities"
@@ -39,7 +42,12 @@ class OutputMode:
         return self.kind == "probabilities"
 
     def describe(self) -> str:
-        base = {"probabilities": "probabilities", "top_k": f"top-{self.k}", "label": "label only"}[self.kind]
+        base = {
+            "probabilities": "probabilities",
+            "top_k": f"top-{self.k}",
+            "label": "label only",
+            "confidence": "label with confidence",
+        }[self.kind]
         return base if self.decimals is None else f"{base}, {self.decimals} decimals"
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +70,7 @@ class Answers:
     probabilities: NDArray[np.float64] | None = None
     top_k_classes: NDArray[np.int64] | None = None
     top_k_probabilities: NDArray[np.float64] | None = None
+    confidences: NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -84,12 +93,28 @@ class Answers:
             arrays = [getattr(p, name) for p in parts]
             return None if any(a is None for a in arrays) else np.concatenate(arrays, axis=0)
 
-        return Answers(cat("labels"), cat("probabilities"), cat("top_k_classes"), cat("top_k_probabilities"))
+        return Answers(
+            cat("labels"),
+            cat("probabilities"),
+            cat("top_k_classes"),
+            cat("top_k_probabilities"),
+            cat("confidences"),
+        )
 
 
-def apply_output_mode(proba: NDArray[np.float64], mode: OutputMode) -> Answers:
-    """Turn the model's probabilities into what a client in ``mode`` sees."""
+def apply_output_mode(
+    proba: NDArray[np.float64], mode: OutputMode, confidence: NDArray[np.float64] | None = None
+) -> Answers:
+    """Turn the model's probabilities into what a client in ``mode`` sees.
+
+    ``confidence`` is the model's own per-row confidence (trees give one); without it the
+    confidence mode shows the top-1 probability.
+    """
     labels = np.argmax(proba, axis=1).astype(np.int64)
+    if mode.kind == "confidence":
+        conf = proba[np.arange(proba.shape[0]), labels] if confidence is None else confidence
+        conf = np.asarray(conf, dtype=np.float64)
+        return Answers(labels, confidences=conf if mode.decimals is None else np.round(conf, mode.decimals))
     shown = proba if mode.decimals is None else np.round(proba, mode.decimals)
     if mode.kind == "probabilities":
         return Answers(labels, np.array(shown, dtype=np.float64, copy=True))
@@ -98,3 +123,15 @@ def apply_output_mode(proba: NDArray[np.float64], mode: OutputMode) -> Answers:
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k].astype(np.int64)
         return Answers(labels, None, order, np.take_along_axis(shown, order, axis=1))
     return Answers(labels)
+
+
+def victim_answers(victim: Any, X: NDArray[np.float64], mode: OutputMode) -> Answers:
+    """Ask ``victim`` about ``X`` and show its answers in ``mode``.
+
+    A victim with ``predict_proba_and_confidence`` (the tree adapter) supplies its own
+    confidences.
+    """
+    if mode.kind == "confidence" and hasattr(victim, "predict_proba_and_confidence"):
+        proba, confidence = victim.predict_proba_and_confidence(X)
+        return apply_output_mode(proba, mode, confidence)
+    return apply_output_mode(victim.predict_proba(X), mode)

@@ -52,7 +52,10 @@ class HTTPTransport:
         return self._info
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        body = self._request("POST", self.url + "/predict", json={"instances": X.tolist()})
+        rows: list[Any] = X.tolist()
+        if np.isnan(X).any():  # incomplete queries: a missing feature travels as JSON null
+            rows = [[None if v != v else v for v in row] for row in rows]
+        body = self._request("POST", self.url + "/predict", json={"instances": rows})
         answers = answers_from_json(body, self.describe().n_classes)
         cost = float((body.get("usage") or {}).get("cost", 0.0))
         return answers, cost

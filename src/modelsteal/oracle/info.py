@@ -12,7 +12,8 @@ from modelsteal.oracle.answers import OutputMode
 @dataclass(frozen=True)
 class ModelInfo:
     """Published metadata: name, family and architecture details, classes, input space,
-    the output mode the caller gets, and the price of one query (one row)."""
+    the output mode the caller gets, the price of one query (one row), and whether the
+    API answers incomplete queries (NaN, sent as JSON null, for a missing feature)."""
 
     name: str
     classes: tuple[str, ...]
@@ -21,6 +22,7 @@ class ModelInfo:
     details: dict[str, Any] = field(default_factory=dict)
     output_mode: OutputMode = field(default_factory=OutputMode)
     price_per_query: float = 0.0
+    accepts_missing: bool = False
 
     @property
     def n_classes(self) -> int:

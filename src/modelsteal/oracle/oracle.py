@@ -86,7 +86,12 @@ class Oracle:
     # ------------------------------------------------------------------ querying
     def query(self, X: ArrayLike) -> Answers:
         """Send ``X`` (rows of the published feature space); return the answers."""
-        arr = self.info.feature_space.validate(X, what="query")
+        info = self.info
+        arr = info.feature_space.validate(X, what="query", allow_missing=True)
+        if not info.accepts_missing and np.isnan(arr).any():
+            raise InvalidInput(
+                "a query leaves a feature out (NaN), and this API does not answer incomplete queries"
+            )
         n = arr.shape[0]
         if n == 0:
             raise InvalidInput("an empty batch: send at least one row")

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.oracle.answers import Answers, OutputMode, apply_output_mode
+from modelsteal.oracle.answers import Answers, OutputMode, victim_answers
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.victims.base import Victim
 
@@ -38,6 +38,7 @@ class LocalTransport:
         name: str = "local",
         class_names: tuple[str, ...] | None = None,
         publish_family: bool = True,
+        accepts_missing: bool | None = None,
     ) -> None:
         self.victim = victim
         self.output_mode = output_mode or OutputMode()
@@ -51,14 +52,18 @@ class LocalTransport:
             details=dict(victim.details) if publish_family else {},
             output_mode=self.output_mode,
             price_per_query=self.price_per_query,
+            accepts_missing=(
+                bool(getattr(victim, "supports_missing", False))
+                if accepts_missing is None
+                else accepts_missing
+            ),
         )
 
     def describe(self) -> ModelInfo:
         return self._info
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        proba = self.victim.predict_proba(X)
-        return apply_output_mode(proba, self.output_mode), self.price_per_query * X.shape[0]
+        return victim_answers(self.victim, X, self.output_mode), self.price_per_query * X.shape[0]
 
     def close(self) -> None:
         return None

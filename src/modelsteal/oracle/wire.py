@@ -22,6 +22,7 @@ def info_from_json(data: dict[str, Any]) -> ModelInfo:
             details=dict(data.get("details") or {}),
             output_mode=OutputMode.from_dict(data.get("output_mode") or {}),
             price_per_query=float(data.get("price_per_row", 0.0)),
+            accepts_missing=bool(data.get("accepts_missing", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise Refused(
@@ -35,7 +36,7 @@ def answers_from_json(data: dict[str, Any], n_classes: int) -> Answers:
         raise Refused("the API's answer has no 'predictions' list", code="bad_response")
     labels = np.asarray([p["label_index"] for p in preds], dtype=np.int64)
     probabilities = None
-    top_classes = top_probs = None
+    top_classes = top_probs = confidences = None
     if preds and "probabilities" in preds[0]:
         probabilities = np.asarray([p["probabilities"] for p in preds], dtype=np.float64)
         if probabilities.shape[1] != n_classes:
@@ -43,7 +44,9 @@ def answers_from_json(data: dict[str, Any], n_classes: int) -> Answers:
     if preds and "top_k" in preds[0]:
         top_classes = np.asarray([[t["label_index"] for t in p["top_k"]] for p in preds], dtype=np.int64)
         top_probs = np.asarray([[t["probability"] for t in p["top_k"]] for p in preds], dtype=np.float64)
-    return Answers(labels, probabilities, top_classes, top_probs)
+    if preds and "confidence" in preds[0]:
+        confidences = np.asarray([p["confidence"] for p in preds], dtype=np.float64)
+    return Answers(labels, probabilities, top_classes, top_probs, confidences)
 
 
 def raise_for_error(status: int, body: Any, headers: dict[str, str]) -> None:

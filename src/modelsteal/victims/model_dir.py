@@ -32,6 +32,7 @@ from modelsteal.errors import ModelDirError
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.victims.base import SklearnVictim, TorchVictim, Victim
 from modelsteal.victims.nets import build_network
+from modelsteal.victims.tree import TreeVictim
 
 FORMAT = "modelsteal-model/1"
 
@@ -171,7 +172,10 @@ def load_model_dir(path: str | Path) -> ModelDir:
         estimator = sio.load(file, trusted=sorted(untrusted))
         if not (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")):
             raise ModelDirError(f"{file} does not hold a fitted classifier")
-        victim = SklearnVictim(estimator, space, family=card["family"], details=card.get("details", {}))
+        if card["family"] == "tree":
+            victim = TreeVictim(estimator, space, family="tree", details=card.get("details", {}))
+        else:
+            victim = SklearnVictim(estimator, space, family=card["family"], details=card.get("details", {}))
     elif card.get("backend") == "torch":
         file = _checked(path, "model.safetensors", card)
         module = build_network(card["details"]["architecture"])

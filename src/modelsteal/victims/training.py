@@ -27,6 +27,7 @@ from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.victims.base import SklearnVictim, TorchVictim, Victim
 from modelsteal.victims.nets import ImageCNN
+from modelsteal.victims.tree import TreeVictim
 
 MODEL_FAMILIES: dict[str, str] = {
     "logreg": "binary logistic regression",
@@ -156,6 +157,8 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
     scaler = bounds_scaler(data.feature_space)
     model.fit(scaler.transform(data.X_train), data.y_train)
     pipeline = Pipeline([("scale", scaler), ("model", model)])
+    if family == "tree":
+        return TreeVictim(pipeline, data.feature_space, family=family, details=details)
     return SklearnVictim(pipeline, data.feature_space, family=family, details=details)
 
 
