@@ -48,6 +48,7 @@ PLAN: list[tuple[str, str, str, dict[str, Any], str, int]] = [
         "equation-solving",
         mlp_unknowns(64, 20, 10),
     ),
+    ("digits tree", "digits", "tree", {}, "path-finding", 4000),
 ]
 
 
@@ -75,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             summary["victim"] = label
             rows.append(summary)
             progress.advance(task)
-    print_results(rows, "modelsteal demo: equation solving (Tramèr et al. 2016) against victims in memory")
+    print_results(
+        rows,
+        "modelsteal demo: equation solving and path finding (Tramèr et al. 2016) against victims in memory",
+    )
     over_http(root, [r[0] for r in HTTP_PLAN], console)
     console.print(f"model directories in {root}/ ; total {time.perf_counter() - start:.1f} s")
     return 0
@@ -87,14 +91,16 @@ HTTP_PLAN = [
     ("digits softmax", "equation-solving", 65),
     ("loans.csv softmax", "equation-solving", 12),
     ("iris ovr", "equation-solving", 8),
+    ("digits tree", "path-finding", 4000),
 ]
 
 DEMO_POLICY = """
 tiers:
   default:
-    key_limits: ["1000/hour", "10000/day"]
-    ip_limits: ["5000/hour", "50000/day"]
+    key_limits: ["10000/hour", "100000/day"]
+    ip_limits: ["50000/hour", "500000/day"]
     price_per_row: 0.001
+allow_missing: true
 """
 
 

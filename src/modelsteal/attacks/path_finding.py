@@ -47,7 +47,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from modelsteal.attacks.base import AttackContext, ExtractionAttack
-from modelsteal.errors import BudgetExhausted, InvalidInput, UnsupportedOracle
+from modelsteal.errors import BudgetExhausted, InvalidInput, RateLimited, UnsupportedOracle
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.stolen.tree import Box, Leaf, StolenTree, Unit, units_of
@@ -329,7 +329,12 @@ class _Explorer:
 
     # ------------------------------------------------------------------ exploration
     def explore(
-        self, start: FloatArray, region: Box, present: Sequence[int], relevance_by_missing: bool
+        self,
+        start: FloatArray,
+        region: Box,
+        present: Sequence[int],
+        relevance_by_missing: bool,
+        on_found: Callable[[Box, Identity], None] | None = None,
     ) -> list[tuple[Box, Identity, FloatArray]]:
         """Every node answering some point of ``region`` (with ``present`` units set).
 
@@ -348,6 +353,8 @@ class _Explorer:
             a = self.ident(x)
             box, neighbours = self.node_box(x, a, region, present, relevance_by_missing)
             found.append((box, a, x))
+            if on_found is not None:
+                on_found(box, a)
             self.nodes_found += 1
             queue.extend(neighbours)
         return found
@@ -454,16 +461,20 @@ class PathFinding(ExtractionAttack):
         try:
             if variant == "bottom-up":
                 start = space.center()
-                for box, a, _ in explorer.explore(start, Box(), everything, incomplete):
-                    explorer.add_leaf(box, a)
+                # Leaves are kept as they are found, so a budget running out keeps them.
+                explorer.explore(start, Box(), everything, incomplete, on_found=explorer.add_leaf)
             else:
                 self._top_down(explorer, space.n_features)
             ctx.notes["complete"] = True
-        except BudgetExhausted:
+        except (BudgetExhausted, RateLimited) as exc:
             ctx.notes["complete"] = False
+            why = (
+                "the budget ran out"
+                if isinstance(exc, BudgetExhausted)
+                else "the API's rate limit stopped us"
+            )
             ctx.notes["warning"] = (
-                f"the budget ran out after {len(explorer.leaves) - explorer.partial_leaves} leaves; "
-                "the stolen tree is partial"
+                f"{why} after {len(explorer.leaves) - explorer.partial_leaves} leaves; the stolen tree is partial"
             )
         ctx.notes["leaves"] = len(explorer.leaves) - explorer.partial_leaves
         if explorer.partial_leaves:
@@ -494,7 +505,7 @@ class PathFinding(ExtractionAttack):
                     child = explorer.with_values(x, {u: explorer.middle(u, box)})
                     stack.append((child, box, sorted([*present, u]), (box, a)))
                 current = None
-        except BudgetExhausted:
+        except (BudgetExhausted, RateLimited):
             for item in ([current] if current is not None else []) + stack:
                 if item[3] is not None:
                     explorer.add_leaf(*item[3])

@@ -122,6 +122,17 @@ class Box:
                 return False
         return True
 
+    def contains_rows(self, V: FloatArray) -> NDArray[np.bool_]:
+        """Per row of unit values: inside the box."""
+        inside = np.ones(V.shape[0], dtype=bool)
+        for u in self.low:
+            inside &= V[:, u] > self.cut_low(u)
+        for u in self.high:
+            inside &= V[:, u] <= self.cut_high(u)
+        for u, allowed in self.levels.items():
+            inside &= np.isin(V[:, u], np.asarray(sorted(allowed), dtype=np.float64))
+        return inside
+
     def volume(self, units: list[Unit]) -> float:
         """Share of the feature space the box covers."""
         vol = 1.0
@@ -196,6 +207,7 @@ class StolenTree:
         self._left = [-1]
         self._right = [-1]
         self._value = [default]
+        self._box_lists: dict[int, list[int]] = {}
         volumes = [leaf.box.volume(self.units_) for leaf in leaves]
         stack: list[tuple[int, Box, list[int]]] = [(0, Box(), list(range(len(leaves))))]
         while stack:
@@ -211,8 +223,11 @@ class StolenTree:
                 continue
             split = self._choose_split(leaves, members, region)
             if split is None:
-                best = min(covering or members, key=lambda m: volumes[m])
-                self._value[node] = leaves[best].proba
+                # Overlapping boxes (equal answers made some too large): no cut separates
+                # them, so rows reaching here take the smallest box holding them.
+                order = sorted(members, key=lambda m: volumes[m])
+                self._box_lists[node] = order
+                self._value[node] = leaves[order[0]].proba
                 continue
             u, threshold, left_levels = split
             left_region, right_region = region.copy(), region.copy()
@@ -263,8 +278,8 @@ class StolenTree:
     def _choose_split(
         self, leaves: list[Leaf], members: list[int], region: Box
     ) -> tuple[int, float, frozenset[int]] | None:
-        """A cut through no box if there is one (the extracted partition is a tree's);
-        otherwise the cut through fewest boxes. Ties go to the most balanced cut."""
+        """A cut through no box (the extracted partition is a tree's, so one exists unless
+        boxes overlap), the most balanced one; None if every cut goes through a box."""
         best: tuple[tuple[int, int], int, float, frozenset[int]] | None = None
         n = len(members)
         for i, unit in enumerate(self.units_):
@@ -296,7 +311,7 @@ class StolenTree:
                 score = (crossing, abs(2 * n_left + crossing - n))
                 if best is None or score < best[0]:
                     best = (score, i, float(t), frozenset())
-        if best is None:
+        if best is None or best[0][0] > 0:
             return None
         return best[1], best[2], best[3]
 
@@ -341,7 +356,19 @@ class StolenTree:
         return node
 
     def predict_proba(self, X: FloatArray) -> FloatArray:
-        return np.asarray(self.value_[self.apply(X)])
+        nodes = self.apply(X)
+        P = np.array(self.value_[nodes])
+        if self._box_lists:
+            V = unit_values(self.feature_space.validate(X), self.units_)
+            for node, order in self._box_lists.items():
+                rows = np.flatnonzero(nodes == node)
+                for m in order:
+                    if not rows.size:
+                        break
+                    hit = self.leaves_[m].box.contains_rows(V[rows])
+                    P[rows[hit]] = self.leaves_[m].proba
+                    rows = rows[~hit]
+        return np.asarray(P)
 
     def predict(self, X: FloatArray) -> NDArray[Any]:
         return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
