@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -50,10 +50,15 @@ from modelsteal.attacks.base import AttackContext, ExtractionAttack
 from modelsteal.errors import BudgetExhausted, InvalidInput, RateLimited, UnsupportedOracle
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
-from modelsteal.stolen.tree import Box, Leaf, StolenTree, Unit, units_of
+from modelsteal.stolen.tree import Box, Leaf, StolenTree, Unit, unit_values, units_of
 
 FloatArray = np.ndarray
 Identity = Hashable
+
+
+LABEL_ONLY_ADVICE = (
+    "use lowd-meek (binary linear models) or retrain-uniform, retrain-linesearch or retrain-adaptive"
+)
 
 
 def answer_identity(answers: Answers, row: int) -> Identity:
@@ -68,8 +73,7 @@ def answer_identity(answers: Answers, row: int) -> Identity:
         )
     raise UnsupportedOracle(
         "path finding needs answers that tell leaves apart (probabilities or confidences); "
-        "this API gives labels only: use lowd-meek (binary linear models) or retrain-uniform, "
-        "retrain-linesearch or retrain-adaptive"
+        f"this API gives labels only: {LABEL_ONLY_ADVICE}"
     )
 
 
@@ -121,7 +125,6 @@ class _Explorer:
         self.payload: dict[Identity, FloatArray] = {}
         self.brackets: dict[int, list[tuple[float, float]]] = {}
         self.leaves: list[Leaf] = []
-        self.nodes_found = 0
         self.partial_leaves = 0
 
     # ------------------------------------------------------------------ points
@@ -146,13 +149,6 @@ class _Explorer:
         if np.isnan(block).any():
             return None
         return float(np.argmax(block)) if unit.categorical else float(block[0])
-
-    def unit_vector(self, x: FloatArray) -> FloatArray:
-        out = np.empty(len(self.units))
-        for u in range(len(self.units)):
-            v = self.value(x, u)
-            out[u] = np.nan if v is None else v
-        return out
 
     def ident(self, x: FloatArray) -> Identity:
         key = x.tobytes()
@@ -346,7 +342,7 @@ class _Explorer:
         queue: deque[FloatArray] = deque([start])
         while queue:
             x = queue.popleft()
-            v = self.unit_vector(x)
+            v = unit_values(x[None], self.units)[0]
             holders = [b_answer for box, b_answer, _ in found if box.contains(v)]
             if holders and (not self.verify or self.ident(x) in holders):
                 continue
@@ -355,7 +351,6 @@ class _Explorer:
             found.append((box, a, x))
             if on_found is not None:
                 on_found(box, a)
-            self.nodes_found += 1
             queue.extend(neighbours)
         return found
 
@@ -423,10 +418,6 @@ class PathFinding(ExtractionAttack):
         self.epsilon = float(epsilon)
         self.verify = bool(verify)
 
-    label_only_advice: ClassVar[str] = (
-        "use lowd-meek (binary linear models) or retrain-uniform, retrain-linesearch or retrain-adaptive"
-    )
-
     def _uses_incomplete(self, info: ModelInfo) -> bool:
         if self.incomplete is None:
             return info.accepts_missing
@@ -436,7 +427,7 @@ class PathFinding(ExtractionAttack):
         if info.output_mode.kind == "label":
             raise UnsupportedOracle(
                 "path finding tells leaves apart by what the API returns beyond the label, and this "
-                f"API answers with labels only; {self.label_only_advice}"
+                f"API answers with labels only; {LABEL_ONLY_ADVICE}"
             )
         uses = self._uses_incomplete(info)
         if uses and not info.accepts_missing:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import ModelStealError
+from modelsteal.errors import InvalidInput, ModelStealError
 from modelsteal.gateway.limiter import RowLimiter
 from modelsteal.gateway.metrics import GatewayMetrics
 from modelsteal.gateway.policy import Policy, Tier
@@ -192,14 +192,10 @@ class Gateway:
         if not np.all(np.isfinite(X)):
             if not allow_missing or np.isinf(X).any():
                 raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
-            for group in space.categorical:
-                nan = np.isnan(X[:, list(group.columns)])
-                if np.any(nan.any(axis=1) & ~nan.all(axis=1)):
-                    raise GatewayError(
-                        422,
-                        "partly_missing_category",
-                        f"categorical feature {group.name!r} is partly missing; send all its columns or none",
-                    )
+            try:
+                space.validate(X, allow_missing=True)  # a one-hot group is missing whole or not at all
+            except InvalidInput as exc:
+                raise GatewayError(422, "partly_missing_category", str(exc)) from None
         inside = space.contains(X)
         if not inside.all():
             if self.policy.out_of_space == "clip" and not space.categorical:

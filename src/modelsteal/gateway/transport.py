@@ -13,6 +13,7 @@ from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import Client
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
+from modelsteal.oracle.wire import rows_to_json
 
 
 class GatewayTransport:
@@ -49,9 +50,7 @@ class GatewayTransport:
             result = self.gateway.predict(
                 client,
                 self.model,
-                [[None if v != v else v for v in row] for row in X.tolist()]
-                if np.isnan(X).any()
-                else X.tolist(),
+                rows_to_json(X),
                 ip=self.ip,
                 may_hold_bools=False,
             )

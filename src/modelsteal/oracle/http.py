@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from modelsteal.errors import InvalidInput, Refused
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
-from modelsteal.oracle.wire import answers_from_json, info_from_json, raise_for_error
+from modelsteal.oracle.wire import answers_from_json, info_from_json, raise_for_error, rows_to_json
 
 
 class HTTPTransport:
@@ -52,10 +52,7 @@ class HTTPTransport:
         return self._info
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        rows: list[Any] = X.tolist()
-        if np.isnan(X).any():  # incomplete queries: a missing feature travels as JSON null
-            rows = [[None if v != v else v for v in row] for row in rows]
-        body = self._request("POST", self.url + "/predict", json={"instances": rows})
+        body = self._request("POST", self.url + "/predict", json={"instances": rows_to_json(X)})
         answers = answers_from_json(body, self.describe().n_classes)
         cost = float((body.get("usage") or {}).get("cost", 0.0))
         return answers, cost

@@ -5,11 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput, RateLimited, Refused
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.answers import Answers, OutputMode
 from modelsteal.oracle.info import ModelInfo
+
+
+def rows_to_json(X: NDArray[np.float64]) -> list[Any]:
+    """Rows for a request body; a missing feature (NaN, an incomplete query) travels as null."""
+    rows: list[Any] = X.tolist()
+    if np.isnan(X).any():
+        rows = [[None if v != v else v for v in row] for row in rows]
+    return rows
 
 
 def info_from_json(data: dict[str, Any]) -> ModelInfo:
