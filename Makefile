@@ -31,8 +31,15 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/equation_solving.py
+	$(BIN)/python bench/label_only.py
+	$(BIN)/python bench/path_finding.py
+	$(BIN)/python bench/learning.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ import torch
 
 from modelsteal.datasets import Dataset, load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
+from modelsteal.datasets.thief import ThiefPool, split_for_theft
 from modelsteal.victims import TrainOptions, Victim, train_victim
 
 torch.set_num_threads(1)
@@ -36,5 +37,23 @@ def victim_factory(loans_csv: Path) -> Callable[..., tuple[Victim, Dataset]]:
             victim = train_victim(data, family, seed=0, options=TrainOptions(activation=activation))
             _victims[key] = (victim, data)
         return _victims[key]
+
+    return make
+
+
+_thefts: dict[str, tuple[Victim, Dataset, ThiefPool]] = {}
+
+
+@pytest.fixture(scope="session")
+def theft_factory() -> Callable[..., tuple[Victim, Dataset, ThiefPool]]:
+    """``make(dataset)`` -> (CNN victim trained on half the training split, dataset, the other half)."""
+
+    def make(dataset: str) -> tuple[Victim, Dataset, ThiefPool]:
+        if dataset not in _thefts:
+            data = load_dataset(dataset)
+            owner, pool = split_for_theft(data, random_state=0)
+            victim = train_victim(owner, "cnn", seed=0, options=TrainOptions(epochs=20))
+            _thefts[dataset] = (victim, data, pool)
+        return _thefts[dataset]
 
     return make

@@ -38,6 +38,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from modelsteal.attacks.registry import attack_names
+    from modelsteal.datasets.thief import POOL_KINDS
     from modelsteal.oracle.answers import OUTPUT_KINDS
     from modelsteal.victims.training import ACTIVATIONS, MODEL_FAMILIES
 
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-leaves", type=_positive_int, default=100, help="tree: most leaves (default 100)"
     )
     train.add_argument("--epochs", type=_positive_int, default=15, help="cnn: training epochs (default 15)")
+    train.add_argument(
+        "--victim-rows",
+        type=_positive_int,
+        help="train on this many training rows; the rest become the thief's in-distribution pool",
+    )
 
     serve = sub.add_parser("serve", help="serve model directories behind the defended gateway")
     serve.add_argument("dirs", nargs="+", type=Path, help="model directories to serve (by their names)")
@@ -129,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="path finding: use incomplete queries (default: when the API answers them)",
     )
+    attack.add_argument(
+        "--pool",
+        choices=POOL_KINDS,
+        help="learning attacks: the thief's data (default in-distribution)",
+    )
+    attack.add_argument("--pool-csv", type=Path, help="learning attacks: your own rows to query (CSV)")
+    attack.add_argument(
+        "--strategy",
+        choices=("random", "adaptive", "uncertainty", "kcenter", "mix"),
+        help="knockoff: random|adaptive; active: uncertainty|kcenter|mix",
+    )
+    attack.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="learning attacks: train on labels even given probabilities",
+    )
     attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
@@ -180,6 +202,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data = load_csv(args.csv, args.target)
     else:
         data = load_dataset(args.dataset)
+    if args.victim_rows is not None:
+        from modelsteal.datasets.thief import split_for_theft
+
+        data, _ = split_for_theft(data, victim_rows=args.victim_rows, random_state=0)
     options = TrainOptions(
         hidden=args.hidden,
         activation=args.activation,
@@ -187,6 +213,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
     )
     victim = train_victim(data, args.model, seed=args.seed, options=options)
+    if args.victim_rows is not None:
+        victim.details["victim_rows"] = args.victim_rows
     accuracy = test_accuracy(victim, data)
     out = save_model_dir(victim, data, args.out, seed=args.seed, test_accuracy=accuracy)
     dropped = data.info.get("rows_dropped_missing")
@@ -229,6 +257,7 @@ def print_results(rows: Sequence[dict[str, Any]], title: str) -> None:
 def _cmd_attack(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from modelsteal.attacks.registry import LEARNING_NAMES
     from modelsteal.errors import InvalidInput
     from modelsteal.experiment import steal_model_dir, steal_url
 
@@ -245,6 +274,23 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             if args.attack != "path-finding":
                 raise InvalidInput(f"--{key} goes with --attack path-finding")
             options[key] = getattr(args, key)
+    learning = args.attack in LEARNING_NAMES
+    if (args.pool or args.pool_csv or args.strategy or args.labels_only) and not learning:
+        raise InvalidInput(
+            f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(LEARNING_NAMES)})"
+        )
+    if args.strategy:
+        allowed = {"knockoff": ("random", "adaptive"), "active": ("uncertainty", "kcenter", "mix")}.get(
+            args.attack
+        )
+        if allowed is None or args.strategy not in allowed:
+            raise InvalidInput(
+                "--strategy: knockoff takes random|adaptive, active takes uncertainty|kcenter|mix"
+            )
+        options["policy" if args.attack == "knockoff" else "strategy"] = args.strategy
+    if args.labels_only:
+        options["labels_only"] = True
+    pool = args.pool or ("in-distribution" if learning and args.pool_csv is None else None)
     name: str | None
     family: str | None
     with Console(stderr=True).status(f"stealing {args.target} with {args.attack} …"):
@@ -266,6 +312,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
                 eval_dir=args.eval,
                 n_uniform=args.n_uniform,
                 wait=args.wait,
+                pool=pool,
+                pool_csv=args.pool_csv,
             )
             title = f"{name}: {family} at {args.target}"
         else:
@@ -282,6 +330,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
                 options=options,
                 output_mode=mode,
                 n_uniform=args.n_uniform,
+                pool=pool,
+                pool_csv=args.pool_csv,
             )
             name, family = card.get("name"), card.get("family")
             title = f"{name}: {family} on {card.get('dataset')}"

@@ -23,12 +23,13 @@ from modelsteal.random import RandomState, check_random_state
 
 @dataclass(frozen=True)
 class HistoryPoint:
-    """Fidelity reached after ``queries`` rows."""
+    """Fidelity reached after ``queries`` rows, ``seconds`` into the run."""
 
     queries: int
     fidelity_test: float
     fidelity_uniform: float
     tv_test: float
+    seconds: float = 0.0
 
 
 @dataclass
@@ -41,6 +42,7 @@ class AttackContext:
     eval_set: EvalSet | None = None
     history: list[HistoryPoint] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
 
     @property
     def budget_left(self) -> int:
@@ -53,8 +55,14 @@ class AttackContext:
         """Record the model's fidelity at the current query count (when judged on an eval set)."""
         if self.eval_set is None:
             return
+        judging_from = time.perf_counter()
         c = compare(model, self.eval_set)
-        self.history.append(HistoryPoint(self.oracle.queries, c.fidelity_test, c.fidelity_uniform, c.tv_test))
+        elapsed = judging_from - self.started
+        self.history.append(
+            HistoryPoint(self.oracle.queries, c.fidelity_test, c.fidelity_uniform, c.tv_test, elapsed)
+        )
+        # judging the copy is the evaluator's work, not the attacker's: keep it off the clock
+        self.started += time.perf_counter() - judging_from
 
 
 @dataclass(frozen=True)
@@ -129,9 +137,8 @@ class ExtractionAttack(ABC):
             )
         view = oracle.limited(int(budget))
         ctx = AttackContext(view, info, check_random_state(random_state), eval_set)
-        start = time.perf_counter()
         model = self._extract(ctx)
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - ctx.started
         comparison = compare(model, eval_set) if eval_set is not None else None
         if comparison is not None and (not ctx.history or ctx.history[-1].queries != view.queries):
             ctx.history.append(
@@ -140,6 +147,7 @@ class ExtractionAttack(ABC):
                     comparison.fidelity_test,
                     comparison.fidelity_uniform,
                     comparison.tv_test,
+                    seconds,
                 )
             )
         return ExtractionResult(

@@ -11,6 +11,14 @@ from modelsteal.attacks.equation_solving import (
     SoftmaxEquationSolving,
 )
 from modelsteal.attacks.label_only import LowdMeek, RetrainAdaptive, RetrainLineSearch, RetrainUniform
+from modelsteal.attacks.learning import (
+    ActiveLearning,
+    Copycat,
+    JacobianAugmentation,
+    KnockoffNets,
+    LearningAttack,
+    SemiSupervised,
+)
 from modelsteal.attacks.mlp_extraction import MLPEquationSolving
 from modelsteal.attacks.path_finding import PathFinding
 from modelsteal.errors import InvalidInput
@@ -85,8 +93,18 @@ ATTACKS: dict[str, type[ExtractionAttack]] = {
         RetrainLineSearch,
         RetrainAdaptive,
         PathFinding,
+        KnockoffNets,
+        Copycat,
+        JacobianAugmentation,
+        ActiveLearning,
+        SemiSupervised,
     )
 }
+
+
+LEARNING_NAMES: tuple[str, ...] = tuple(
+    name for name, cls in ATTACKS.items() if issubclass(cls, LearningAttack)
+)
 
 
 def attack_names() -> list[str]:

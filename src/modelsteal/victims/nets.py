@@ -80,6 +80,39 @@ def build_network(arch: dict[str, Any]) -> nn.Module:
                 tuple(int(c) for c in arch["channels"]),  # type: ignore[arg-type]
                 int(arch["hidden"]),
             )
+        if kind == "mlp":
+            return TabularMLP(
+                int(arch["n_features"]),
+                int(arch["n_classes"]),
+                lower,
+                upper,
+                tuple(int(h) for h in arch["hidden"]),
+            )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelDirError(f"bad architecture description: {exc}") from None
     raise ModelDirError(f"unknown network kind {kind!r} in the architecture description")
+
+
+class TabularMLP(nn.Module):
+    """Dense ReLU layers for tabular rows; inputs scaled from the feature box to [-1, 1]."""
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        lower: torch.Tensor,
+        upper: torch.Tensor,
+        hidden: tuple[int, ...] = (128, 64),
+    ) -> None:
+        super().__init__()
+        self.scale = BoxScaling(lower, upper)
+        layers: list[nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.scale(x))
