@@ -117,6 +117,52 @@ def run_ours(
     return cells
 
 
+def run_ours_alone(
+    victim: Any, ev: EvalSet, pool: Any, seeds: list[int], budgets: tuple[int, ...]
+) -> dict[tuple[str, str, int], Cell]:
+    """Knockoff-random and Copycat, one run per budget, as ART runs: like-for-like wall time."""
+    cells: dict[tuple[str, str, int], Cell] = {}
+    for mode in MODES:
+        for seed in seeds:
+            for label, make in (
+                ("knockoff-random", lambda: KnockoffNets(pool=pool)),
+                ("copycat", lambda: Copycat(pool=pool)),
+            ):
+                for budget in budgets:
+                    oracle = Oracle(LocalTransport(victim, output_mode=OutputMode(mode)))
+                    result = make().run(oracle, budget=budget, random_state=seed, eval_set=ev)
+                    assert result.comparison is not None
+                    cell = cells.setdefault((label, mode, budget), Cell([], [], []))
+                    cell.fidelity.append(result.comparison.fidelity_test)
+                    cell.seconds.append(result.seconds)
+                    cell.queries.append(result.queries)
+    return cells
+
+
+ART_FAILURES: dict[tuple[str, str], str] = {}
+
+
+def _art_extract(
+    label: str,
+    black_box: Any,
+    kwargs: dict[str, Any],
+    x: np.ndarray,
+    pool: Any,
+    thief: Any,
+    copycat: Any,
+    knockoff: Any,
+) -> Any:
+    if label == "art-copycat":
+        return copycat(black_box, **kwargs).extract(x, thieved_classifier=thief)
+    if label == "art-knockoff-random":
+        return knockoff(black_box, sampling_strategy="random", verbose=False, **kwargs).extract(
+            x, thieved_classifier=thief
+        )
+    return knockoff(black_box, sampling_strategy="adaptive", verbose=False, **kwargs).extract(
+        x, y=pool.y, thieved_classifier=thief
+    )
+
+
 def art_epochs(n: int) -> int:
     student = StolenNet()
     steps = max(math.ceil(student.epochs * n / student.batch_size), student.min_steps)
@@ -167,16 +213,17 @@ def run_art(
                     np.random.seed(seed)
                     x = pool.X.astype(np.float32)
                     start = time.perf_counter()
-                    if label == "art-copycat":
-                        stolen = CopycatCNN(black_box, **kwargs).extract(x, thieved_classifier=thief)
-                    elif label == "art-knockoff-random":
-                        stolen = ArtKnockoff(
-                            black_box, sampling_strategy="random", verbose=False, **kwargs
-                        ).extract(x, thieved_classifier=thief)
-                    else:
-                        stolen = ArtKnockoff(
-                            black_box, sampling_strategy="adaptive", verbose=False, **kwargs
-                        ).extract(x, y=pool.y, thieved_classifier=thief)
+                    try:
+                        stolen = _art_extract(
+                            label, black_box, kwargs, x, pool, thief, CopycatCNN, ArtKnockoff
+                        )
+                    except ValueError as exc:  # ART's adaptive bandit divides by a zero reward variance
+                        ART_FAILURES[(label, mode)] = f"{type(exc).__name__}: {exc}"
+                        print(
+                            f"  ART  {label} {mode} seed {seed} budget {budget}: failed: {exc}",
+                            file=sys.stderr,
+                        )
+                        continue
                     seconds = time.perf_counter() - start
                     pred = np.argmax(stolen.predict(ev.X_test.astype(np.float32)), axis=1)
                     fid = float(np.mean(pred == np.argmax(ev.victim_test, axis=1)))
@@ -230,15 +277,20 @@ def main() -> None:
 
     ours = run_ours(victim, ev, pool, seeds, budgets)
     art = {} if args.no_art else run_art(victim, ev, pool, data.feature_space, seeds, budgets)
+    alone = {} if args.no_art else run_ours_alone(victim, ev, pool, seeds, budgets)
 
     for mode in MODES:
         print(f"### Test fidelity (%) with {mode}, mean ± std over {len(seeds)} seeds\n")
         header = ["attack", *[f"{b:,} q" for b in budgets], f"s at {budgets[-1]:,}"]
         rows = []
-        names = [n for n, _ in attack_specs(pool)] + sorted({k[0] for k in art})
+        names = [n for n, _ in attack_specs(pool)] + sorted(
+            {k[0] for k in art} | {k[0] for k in ART_FAILURES}
+        )
         for name in names:
             src = art if name.startswith("art-") else ours
             if (name, mode, budgets[0]) not in src:
+                if (name, mode) in ART_FAILURES:
+                    rows.append([name, *["failed"] * len(budgets), "-"])
                 continue
             cells = [src[(name, mode, b)] for b in budgets]
             row = [name, *[mean_std(c.fidelity) for c in cells], f"{np.mean(cells[-1].seconds):.1f}"]
@@ -246,9 +298,39 @@ def main() -> None:
                 row[0] += " (queries: " + "/".join(str(int(np.mean(c.queries))) for c in cells) + ")"
             rows.append(row)
         table(rows, header, args.markdown)
+        for (name, m), message in sorted(ART_FAILURES.items()):
+            if m == mode:
+                print(f"{name} with {mode} failed inside ART: {message}\n")
 
         if art:
+            print(f"### Like for like with {mode}: one run per budget, same network, steps and optimiser\n")
+            rows = []
+            for ours_name, art_name in (
+                ("knockoff-random", "art-knockoff-random"),
+                ("copycat", "art-copycat"),
+            ):
+                for b in budgets:
+                    o, a = alone[(ours_name, mode, b)], art[(art_name, mode, b)]
+                    fo, fa = np.mean(o.fidelity), np.mean(a.fidelity)
+                    so, sa = np.mean(o.seconds), np.mean(a.seconds)
+                    rows.append(
+                        [
+                            f"{ours_name} / {art_name}",
+                            f"{b:,}",
+                            f"{mean_std(o.fidelity)} / {mean_std(a.fidelity)}",
+                            f"{fo / fa:.3f}",
+                            f"{so:.1f} / {sa:.1f}",
+                            f"{so / sa:.2f}",
+                            f"{int(np.mean(o.queries))} / {int(np.mean(a.queries))}",
+                        ]
+                    )
+            table(
+                rows,
+                ["ours / ART", "budget", "fidelity %", "ratio", "seconds", "time ratio", "queries sent"],
+                args.markdown,
+            )
             print(f"### Ours against ART with {mode}: best of ours / best of ART, fidelity and wall time\n")
+            print("(ours: seconds into the one run with rounds at every budget, earlier rounds included)\n")
             rows = []
             for b in budgets:
                 best_ours = max(

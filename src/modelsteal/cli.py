@@ -73,6 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on this many training rows; the rest become the thief's in-distribution pool",
     )
 
+    audit = sub.add_parser("audit", help="replay a gateway's query log through the detectors")
+    audit.add_argument("--db", type=Path, required=True, help="the gateway's SQLite database")
+    audit.add_argument(
+        "--policy", type=Path, help="policy YAML whose detection section to use (default: all)"
+    )
+    audit.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        help="served model directory (repeat): detectors see its probabilities",
+    )
+    evaluation = sub.add_parser(
+        "detect-eval", help="every attack and honest clients through a monitored gateway"
+    )
+    evaluation.add_argument(
+        "--benign", type=_positive_int, default=20, help="benign clients per victim (default 20)"
+    )
+    evaluation.add_argument("--queries", type=_positive_int, default=1000, help="queries per benign client")
+    evaluation.add_argument("--seed", type=_positive_int, default=0)
+
     serve = sub.add_parser("serve", help="serve model directories behind the defended gateway")
     serve.add_argument("dirs", nargs="+", type=Path, help="model directories to serve (by their names)")
     serve.add_argument("--policy", type=Path, help="policy YAML (tiers, limits, prices, output modes)")
@@ -388,6 +408,46 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from modelsteal.audit import audit_log
+    from modelsteal.gateway import Policy
+
+    config = None
+    if args.policy is not None:
+        config = Policy.load(args.policy).detection
+    rows = audit_log(args.db, config=config, model_dirs=args.model)
+    suspects = [r for r in rows if r.suspect]
+    for r in rows:
+        if r.first is None:
+            print(f"{r.client}\t{r.rows} queries\tno alarm")
+            continue
+        fired = sorted({(a["detector"], a["query"]) for a in r.alarms}, key=lambda t: t[1])
+        first_seen: dict[str, int] = {}
+        for det, q in fired:
+            first_seen.setdefault(det, q)
+        detail = ", ".join(f"{d} from query {q}" for d, q in first_seen.items())
+        print(f"{r.client}\t{r.rows} queries\tLOOKS LIKE EXTRACTION: {detail}\t({r.first['reason']})")
+    print(f"{len(suspects)} of {len(rows)} clients look like extractors", file=sys.stderr)
+    return 0
+
+
+def _cmd_detect_eval(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from modelsteal.detection_eval import evaluate, format_report
+
+    console = Console(stderr=True)
+    with console.status("training victims and playing honest clients and attacks …") as status:
+        report = evaluate(
+            n_benign=args.benign,
+            benign_queries=args.queries,
+            seed=args.seed,
+            progress=lambda msg: status.update(msg),
+        )
+    print(format_report(report))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
@@ -408,6 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_serve(args)
         if args.command == "keys":
             return _cmd_keys(args)
+        if args.command == "audit":
+            return _cmd_audit(args)
+        if args.command == "detect-eval":
+            return _cmd_detect_eval(args)
     except ModelStealError as exc:
         print(f"modelsteal: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

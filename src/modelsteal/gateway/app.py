@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelsteal.errors import InvalidInput
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import hash_key
 
@@ -302,6 +303,43 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
     @app.post("/v1/admin/clients/{name}/unblock", summary="Unblock a client (admin)", responses=ERRORS)
     def admin_unblock(name: str, request: Request) -> dict[str, Any]:
         return _admin_flag(name, "blocked", False, request)
+
+    @app.get(
+        "/v1/admin/flagged", summary="Clients detectors flagged, with their alarms (admin)", responses=ERRORS
+    )
+    def admin_flagged(request: Request) -> dict[str, Any]:
+        require_admin(request)
+        out = []
+        for c in gateway.store.clients():
+            if c.flagged or c.throttled or c.degraded or c.blocked:
+                out.append({**c.to_dict(), "alarms": gateway.store.alarms(c.name)})
+        return {"clients": out}
+
+    @app.get(
+        "/v1/admin/clients/{name}/detectors",
+        summary="A client's detector scores and memory (admin)",
+        responses=ERRORS,
+    )
+    def admin_detectors(name: str, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        try:
+            client = gateway.store.client(name).to_dict()
+        except InvalidInput as exc:
+            raise GatewayError(404, "unknown_client", str(exc)) from None
+        streams = gateway.monitor.report(name) if gateway.monitor is not None else []
+        return {"client": client, "streams": streams, "alarms": gateway.store.alarms(name)}
+
+    @app.post(
+        "/v1/admin/clients/{name}/clear",
+        summary="Lift detection actions (flag, throttle, degrade, block) from a client (admin)",
+        responses=ERRORS,
+    )
+    def admin_clear(name: str, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        try:
+            return gateway.clear(name).to_dict()
+        except InvalidInput as exc:
+            raise GatewayError(404, "unknown_client", str(exc)) from None
 
     app.state.gateway = gateway
     app.state.started = time.time()

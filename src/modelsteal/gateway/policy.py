@@ -14,6 +14,17 @@ policy::
     out_of_space: refuse        # or clip
     allow_missing: false        # answer incomplete queries (null features) where the model can
     store_inputs: false
+    detection:                  # absent: no monitoring; {} : every detector with its defaults
+      detectors:
+        prada: {delta: 0.9, action: flag}
+        unique_share: {threshold: 0.9, action: log}
+        narrow_range: {threshold: 0.5, action: throttle}
+        boundary: {threshold: 0.3, action: degrade}
+        single_class: {threshold: 0.8, action: flag}
+        coverage: {threshold: 0.25, action: flag}
+      groups: [ip_prefix, creation_burst]
+      throttle_limits: ["100/hour"]
+      degrade_output: label     # what a degraded client sees
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from typing import Any, Literal
 
 import yaml
 
+from modelsteal.defenses.detectors import DetectionConfig
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import OutputMode
 
@@ -78,6 +90,7 @@ class Policy:
     out_of_space: Literal["refuse", "clip"] = "refuse"
     allow_missing: bool = False
     store_inputs: bool = False
+    detection: DetectionConfig | None = None
 
     def tier(self, name: str) -> Tier:
         tier = self.tiers.get(name)
@@ -97,6 +110,7 @@ class Policy:
             "out_of_space",
             "allow_missing",
             "store_inputs",
+            "detection",
         }
         unknown = set(data) - known
         if unknown:
@@ -115,6 +129,7 @@ class Policy:
             out_of_space=out_of_space,
             allow_missing=bool(data.get("allow_missing", False)),
             store_inputs=bool(data.get("store_inputs", False)),
+            detection=DetectionConfig.from_dict(data["detection"]) if "detection" in data else None,
         )
         if policy.max_batch_rows < 1 or policy.max_body_bytes < 1024:
             raise InvalidInput("max_batch_rows must be >= 1 and max_body_bytes >= 1024")

@@ -1,6 +1,7 @@
 """The gateway: the one pipeline every request goes through, in-process or behind HTTP.
 
-auth → input checks → rate limits and quotas (rows) → model → output mode → price → log.
+auth → input checks → rate limits and quotas (rows) → model → output mode → price →
+detectors (when the policy has a ``detection`` section) → actions → log.
 
 A refused request is logged with its status and stable code and charges nothing.
 """
@@ -12,17 +13,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.defenses.monitor import AlarmEvent, Monitor
 from modelsteal.errors import InvalidInput, ModelStealError
 from modelsteal.gateway.limiter import RowLimiter
 from modelsteal.gateway.metrics import GatewayMetrics
 from modelsteal.gateway.policy import Policy, Tier
 from modelsteal.gateway.store import Client, LogEntry, Store
-from modelsteal.oracle.answers import Answers, victim_answers
+from modelsteal.oracle.answers import Answers, OutputMode, apply_output_mode, victim_answers
 from modelsteal.victims.base import Victim
 from modelsteal.victims.model_dir import load_model_dir
 
@@ -98,6 +100,8 @@ class Gateway:
         self.store = store
         self.limiter = limiter or RowLimiter()
         self.metrics = GatewayMetrics()
+        detection = self.policy.detection
+        self.monitor: Monitor | None = Monitor(detection) if detection is not None else None
 
     @classmethod
     def from_dirs(
@@ -259,9 +263,15 @@ class Gateway:
     ) -> Prediction:
         start = time.perf_counter() if start is None else start
         tier = self.tier_of(client)
+        detection = self.policy.detection
+        output = tier.output
+        if detection is not None and client.degraded:
+            output = OutputMode(detection.degrade_output)  # type: ignore[arg-type]
         n = X.shape[0]
         checks = [(lim, "key", str(client.id)) for lim in tier.key_limits]
         checks += [(lim, "ip", ip) for lim in tier.ip_limits]
+        if detection is not None and client.throttled:
+            checks += [(lim, "throttle", str(client.id)) for lim in detection.throttle_limits]
         refusal = self.limiter.acquire(checks, n)
         if refusal is not None:
             err = GatewayError(
@@ -274,7 +284,27 @@ class Gateway:
             )
             self.refuse(client, ip, served.name, endpoint, n, err)
             raise err
-        answers = victim_answers(served.victim, X, tier.output)
+        alarms: tuple[dict[str, Any], ...] = ()
+        if self.monitor is None:
+            answers = victim_answers(served.victim, X, output)
+        else:
+            proba = served.victim.predict_proba(X)
+            if output.kind == "confidence":
+                answers = victim_answers(served.victim, X, output)
+            else:
+                answers = apply_output_mode(proba, output)
+            events = self.monitor.observe(
+                client=client.name,
+                created=client.created,
+                ip=ip,
+                model=served.name,
+                space=served.victim.feature_space,
+                n_classes=len(served.class_names),
+                X=X,
+                proba=proba,
+                now=time.time(),
+            )
+            alarms = self.act(events, client, n)
         cost = n * tier.price_per_row
         self.store.record(
             LogEntry(
@@ -290,10 +320,42 @@ class Gateway:
                 input_digest=digest_rows(X),
                 answer=answers,
                 inputs=X if self.policy.store_inputs else None,
+                alarms=alarms,
             )
         )
         self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)
         return Prediction(answers, n, cost, tier, served)
+
+    ACTION_FLAGS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "log": (),
+        "flag": ("flagged",),
+        "throttle": ("flagged", "throttled"),
+        "degrade": ("flagged", "degraded"),
+        "block": ("flagged", "blocked"),
+    }
+
+    def act(self, events: list[AlarmEvent], client: Client, n: int) -> tuple[dict[str, Any], ...]:
+        """Record each alarm for every client it names and apply the policy's action to them."""
+        out = []
+        for event in events:
+            alarm = event.alarm.to_dict()
+            for member in event.members:
+                rows = client.rows + n if member == client.name else self.store.client(member).rows
+                self.store.record_alarm(member, event.stream, event.model, alarm, rows, event.action)
+                for flag in self.ACTION_FLAGS[event.action]:
+                    self.store.set_flag(member, flag, True)
+            out.append(
+                {**alarm, "stream": event.stream, "action": event.action, "members": list(event.members)}
+            )
+        return tuple(out)
+
+    def clear(self, name: str) -> Client:
+        """An operator's all-clear: lift every detection action and forget the client's streams."""
+        for flag in ("flagged", "throttled", "degraded", "blocked"):
+            self.store.set_flag(name, flag, False)
+        if self.monitor is not None:
+            self.monitor.reset(name)
+        return self.store.client(name)
 
     def refuse(
         self, client: Client | None, ip: str, model: str | None, endpoint: str, rows: int, err: GatewayError

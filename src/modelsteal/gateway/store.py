@@ -60,9 +60,51 @@ CREATE TABLE IF NOT EXISTS query_log (
     inputs BLOB
 );
 CREATE INDEX IF NOT EXISTS query_log_client ON query_log (client_id, ts);
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    client_name TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    model TEXT,
+    detector TEXT NOT NULL,
+    score REAL NOT NULL,
+    threshold REAL NOT NULL,
+    reason TEXT NOT NULL,
+    at_row INTEGER NOT NULL,
+    client_rows INTEGER NOT NULL,
+    action TEXT NOT NULL
+);
 """
 
+#: columns added after the first release; an older database gains them when opened
+MIGRATIONS = {
+    "clients": [
+        ("flagged", "INTEGER NOT NULL DEFAULT 0"),
+        ("throttled", "INTEGER NOT NULL DEFAULT 0"),
+        ("degraded", "INTEGER NOT NULL DEFAULT 0"),
+    ],
+    "query_log": [("alarms", "TEXT")],
+}
+CLIENT_FLAGS = ("revoked", "blocked", "flagged", "throttled", "degraded")
+
 KEY_PREFIX = "msk_"
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        row[0],
+        row[1],
+        row[2],
+        bool(row[3]),
+        bool(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        bool(row[9]),
+        bool(row[10]),
+        bool(row[11]),
+    )
 
 
 def hash_key(key: str) -> str:
@@ -81,6 +123,9 @@ class Client:
     rows: int
     spent: float
     created: float
+    flagged: bool = False
+    throttled: bool = False
+    degraded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +137,9 @@ class Client:
             "rows": self.rows,
             "spent": round(self.spent, 10),
             "created": self.created,
+            "flagged": self.flagged,
+            "throttled": self.throttled,
+            "degraded": self.degraded,
         }
 
 
@@ -109,6 +157,7 @@ class LogEntry:
     input_digest: str | None
     answer: Answers | None = None
     inputs: NDArray[np.float64] | None = None
+    alarms: tuple[dict[str, Any], ...] = ()
 
 
 def pack_answers(answers: Answers) -> bytes:
@@ -166,6 +215,11 @@ class Store:
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
+            for table, columns in MIGRATIONS.items():
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                for name, decl in columns:
+                    if name not in have:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -178,15 +232,18 @@ class Store:
         return conn
 
     # ------------------------------------------------------------------ keys
-    def create_key(self, name: str, tier: str = "default") -> str:
-        """Create a client; returns its key, which is shown once and stored only hashed."""
+    def create_key(self, name: str, tier: str = "default", *, created: float | None = None) -> str:
+        """Create a client; returns its key, which is shown once and stored only hashed.
+
+        ``created`` back-dates the key (importing keys, or simulating a client base).
+        """
         if not name or len(name) > 100:
             raise InvalidInput("a key needs a name of 1 to 100 characters")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         try:
             self._conn().execute(
                 "INSERT INTO clients (name, tier, key_hash, created) VALUES (?, ?, ?, ?)",
-                (name, tier, hash_key(key), time.time()),
+                (name, tier, hash_key(key), time.time() if created is None else float(created)),
             )
         except sqlite3.IntegrityError:
             raise InvalidInput(f"a key named {name!r} exists already; choose another name") from None
@@ -197,40 +254,40 @@ class Store:
         row = (
             self._conn()
             .execute(
-                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created, key_hash FROM clients WHERE key_hash = ?",
+                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created, flagged, throttled, degraded, key_hash FROM clients WHERE key_hash = ?",
                 (digest,),
             )
             .fetchone()
         )
-        if row is None or not hmac.compare_digest(row[9], digest):
+        if row is None or not hmac.compare_digest(row[12], digest):
             return None
-        return Client(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5], row[6], row[7], row[8])
+        return _client(row)
 
     def client(self, name: str) -> Client:
         row = (
             self._conn()
             .execute(
-                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created FROM clients WHERE name = ?",
+                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created, flagged, throttled, degraded FROM clients WHERE name = ?",
                 (name,),
             )
             .fetchone()
         )
         if row is None:
             raise InvalidInput(f"no client named {name!r}")
-        return Client(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5], row[6], row[7], row[8])
+        return _client(row)
 
     def clients(self) -> list[Client]:
         rows = (
             self._conn()
             .execute(
-                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created FROM clients ORDER BY id"
+                "SELECT id, name, tier, revoked, blocked, requests, rows, spent, created, flagged, throttled, degraded FROM clients ORDER BY id"
             )
             .fetchall()
         )
-        return [Client(r[0], r[1], r[2], bool(r[3]), bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+        return [_client(r) for r in rows]
 
     def set_flag(self, name: str, flag: str, value: bool) -> Client:
-        if flag not in ("revoked", "blocked"):
+        if flag not in CLIENT_FLAGS:
             raise ValueError(flag)
         cur = self._conn().execute(f"UPDATE clients SET {flag} = ? WHERE name = ?", (int(value), name))
         if cur.rowcount == 0:
@@ -248,7 +305,8 @@ class Store:
         try:
             conn.execute(
                 "INSERT INTO query_log (ts, client_id, client_name, ip, model, endpoint, rows, charged_rows, cost,"
-                " status, code, input_digest, answer, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, code, input_digest, answer, inputs, alarms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     client.id if client else None,
@@ -264,6 +322,7 @@ class Store:
                     entry.input_digest,
                     answer,
                     inputs,
+                    json.dumps(list(entry.alarms)) if entry.alarms else None,
                 ),
             )
             if client is not None and entry.charged_rows:
@@ -278,6 +337,40 @@ class Store:
 
     def log(self, limit: int = 1000) -> list[dict[str, Any]]:
         cur = self._conn().execute("SELECT * FROM query_log ORDER BY id DESC LIMIT ?", (limit,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # ------------------------------------------------------------------ alarms
+    def record_alarm(
+        self,
+        client: str,
+        stream: str,
+        model: str | None,
+        alarm: dict[str, Any],
+        client_rows: int,
+        action: str,
+    ) -> None:
+        self._conn().execute(
+            "INSERT INTO alarms (ts, client_name, stream, model, detector, score, threshold, reason, at_row,"
+            " client_rows, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                time.time(),
+                client,
+                stream,
+                model,
+                alarm["detector"],
+                float(alarm["score"]),
+                float(alarm["threshold"]),
+                alarm["reason"],
+                int(alarm["at_row"]),
+                int(client_rows),
+                action,
+            ),
+        )
+
+    def alarms(self, client: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM alarms" + (" WHERE client_name = ?" if client else "") + " ORDER BY id"
+        cur = self._conn().execute(sql, (client,) if client else ())
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

@@ -6,11 +6,12 @@ memory (no defences); the gateway and HTTP transports live beside their servers.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import Answers, OutputMode, victim_answers
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.victims.base import Victim
@@ -67,3 +68,38 @@ class LocalTransport:
 
     def close(self) -> None:
         return None
+
+
+class SplitTransport:
+    """Spreads batches over several transports in turn: one thief behind many API keys.
+
+    Batches larger than ``chunk`` rows are cut, so every key sends about the same share.
+    """
+
+    def __init__(self, transports: list[Any], *, chunk: int = 10) -> None:
+        if not transports:
+            raise InvalidInput("SplitTransport needs at least one transport")
+        if chunk < 1:
+            raise InvalidInput("chunk must be >= 1")
+        self.transports = transports
+        self.chunk = chunk
+        self._next = 0
+
+    def describe(self) -> ModelInfo:
+        info: ModelInfo = self.transports[0].describe()
+        return info
+
+    def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
+        parts: list[Answers] = []
+        cost = 0.0
+        for start in range(0, X.shape[0], self.chunk):
+            transport = self.transports[self._next]
+            self._next = (self._next + 1) % len(self.transports)
+            answers, c = transport.send(X[start : start + self.chunk])
+            parts.append(answers)
+            cost += c
+        return (parts[0] if len(parts) == 1 else Answers.concatenate(parts)), cost
+
+    def close(self) -> None:
+        for t in self.transports:
+            t.close()

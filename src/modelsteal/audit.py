@@ -1,0 +1,119 @@
+"""Offline audit: replay a gateway's stored query log through the detectors.
+
+The log must hold inputs (policy ``store_inputs: true``). With the served model
+directories, the detectors see the model's own probabilities, as they do live; without
+them, they see what the client was shown (probabilities, or one-hot labels), and the
+feature space is the range of the logged inputs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelsteal.defenses.detectors import DetectionConfig
+from modelsteal.defenses.monitor import Monitor
+from modelsteal.errors import InvalidInput
+from modelsteal.feature_space import FeatureSpace
+from modelsteal.gateway.store import unpack_answers
+from modelsteal.victims.model_dir import load_model_dir
+
+
+@dataclass
+class AuditRow:
+    client: str
+    rows: int = 0
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # detector, from which query, stream, reason
+
+    @property
+    def suspect(self) -> bool:
+        return bool(self.alarms)
+
+    @property
+    def first(self) -> dict[str, Any] | None:
+        return min(self.alarms, key=lambda a: a["query"]) if self.alarms else None
+
+
+def audit_log(
+    db: str | Path, *, config: DetectionConfig | None = None, model_dirs: list[str | Path] | None = None
+) -> list[AuditRow]:
+    """Every client of the log at ``db``, with the alarms a replay raises and from which query."""
+    path = Path(db)
+    if not path.exists():
+        raise InvalidInput(f"no database at {db}; pass the gateway's --db file")
+    victims: dict[str, Any] = {}
+    for d in model_dirs or []:
+        md = load_model_dir(d)
+        victims[str(md.card.get("name", Path(d).name))] = md.victim
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        clients = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, created, tier FROM clients")}
+        log = conn.execute(
+            "SELECT ts, client_name, ip, model, rows, answer, inputs FROM query_log"
+            " WHERE status = 200 AND client_name IS NOT NULL ORDER BY id"
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInput(f"{db} is not a modelsteal gateway database: {exc}") from None
+    finally:
+        conn.close()
+    if log and all(entry[6] is None for entry in log):
+        raise InvalidInput("the log holds no inputs; serve with a policy that sets store_inputs: true")
+    spaces: dict[str, FeatureSpace] = {}
+    for name, victim in victims.items():
+        spaces[name] = victim.feature_space
+    batches = []
+    for ts, client, ip, model, rows, answer, inputs in log:
+        if inputs is None:
+            continue
+        X = np.frombuffer(inputs, dtype="<f8").reshape(int(rows), -1).copy()
+        batches.append((ts, client, ip, model, X, answer))
+    for model in {b[3] for b in batches} - set(spaces):
+        data = np.vstack([b[4] for b in batches if b[3] == model])
+        spaces[model] = FeatureSpace.from_data(np.nan_to_num(data))
+    monitor = Monitor(config or DetectionConfig())
+    report: dict[str, AuditRow] = {name: AuditRow(name) for name in clients}
+    for ts, client, ip, model, X, answer in batches:
+        served = victims.get(model)
+        if served is not None:
+            proba = served.predict_proba(X)
+        else:
+            shown = unpack_answers(answer)
+            if shown.probabilities is not None:
+                proba = shown.probabilities
+            else:
+                k = int(shown.labels.max()) + 1 if shown.labels.size else 1
+                proba = np.eye(max(k, 2))[shown.labels]
+        created = clients.get(client, (0.0, ""))[0]
+        row = report.setdefault(client, AuditRow(client))
+        before = row.rows
+        events = monitor.observe(
+            client=client,
+            created=created,
+            ip=ip or "",
+            model=model,
+            space=spaces[model],
+            n_classes=proba.shape[1],
+            X=X,
+            proba=proba,
+            now=float(ts),
+        )
+        row.rows += X.shape[0]
+        for event in events:
+            for member in event.members:
+                target = report.setdefault(member, AuditRow(member))
+                query = target.rows if member != client else before + X.shape[0]
+                target.alarms.append(
+                    {
+                        "detector": event.alarm.detector,
+                        "query": query,
+                        "stream": event.stream,
+                        "reason": event.alarm.reason,
+                    }
+                )
+    return sorted(
+        report.values(), key=lambda r: (not r.suspect, r.first["query"] if r.first else 0, r.client)
+    )

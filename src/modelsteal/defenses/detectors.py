@@ -1,0 +1,520 @@
+"""Extraction detectors: each watches one stream of queries (a client, or a group of clients).
+
+A :class:`Detector` is configuration; :meth:`Detector.stream` makes the per-stream state,
+whose ``observe(X, proba)`` takes each answered batch with the model's own probabilities
+(the gateway sees them whatever the client is shown) and returns an :class:`Alarm` the
+first time the stream crosses the detector's threshold. Detectors decide nothing; the
+policy's actions do. Every state has a fixed memory bound, reported by ``nbytes``.
+
+- ``prada`` — PRADA (Juuti et al., EuroS&P 2019): per predicted class, a growing set of
+  queries; each new query's minimum L2 distance to its class's set joins the distance set
+  D, and the query joins the growing set when that distance exceeds the class's mean minus
+  one deviation. Natural queries give roughly normal distances; synthetic and probing
+  queries do not. Alarm when the Shapiro–Wilk statistic of D falls below ``delta``.
+  Departures: exact repeats (distance 0) are left out of D, and by default the test runs
+  on log distances: on tabular data honest minimum distances are right-skewed, which the
+  raw test takes for an attack (every honest breast-cancer client, in our runs). Bound: ``max_points`` rows of d float32 per stream (the oldest point of a class makes way
+  for a new one) and the last ``window`` distances.
+- ``unique_share`` — the share of distinct inputs among the stream's rows in the current
+  hour; alarm above ``threshold`` (90%). Bound: ``max_rows`` 8-byte digests per hour.
+- ``narrow_range`` — systematic probing: the share of consecutive queries that change at
+  most ``max_changed`` features (or ``max_changed_share`` of them) or continue along the
+  previous query's direction (line search). Bound: two rows and a window of flags.
+- ``boundary`` — the share of answers whose top-1 margin is below ``margin``.
+- ``single_class`` — the share of the window's answers in its most common class, among
+  answers at least ``confidence`` sure (models with ``min_classes`` classes or more).
+- ``coverage`` — after Kesarwani et al. (CODASPY 2018): how fast the stream covers the
+  input space. The space is cut into fixed cells (``bits`` random hyperplanes through the
+  box's centre, times the predicted class); the share of all cells visited is the stream's
+  extraction-progress estimate, and the alarm fires when the share of queries that opened
+  a new cell reaches ``threshold`` (natural inputs keep to few cells; probes spread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import shapiro
+
+from modelsteal.errors import InvalidInput
+from modelsteal.feature_space import FeatureSpace
+
+FloatArray = NDArray[np.float64]
+ACTIONS = ("log", "flag", "throttle", "degrade", "block")
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A detector's finding on one stream."""
+
+    detector: str
+    score: float
+    threshold: float
+    reason: str
+    at_row: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "detector": self.detector,
+            "score": round(self.score, 6),
+            "threshold": self.threshold,
+            "reason": self.reason,
+            "at_row": self.at_row,
+        }
+
+
+class StreamState(ABC):
+    """One detector's memory of one stream."""
+
+    #: a low score is alarming (PRADA's W) rather than a high one
+    low_is_alarming: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.alarm: Alarm | None = None
+        self.last_score = float("nan")
+        self.peak = float("nan")  # the most alarming score seen so far
+
+    def observe(self, X: FloatArray, proba: FloatArray, now: float = 0.0) -> Alarm | None:
+        """Take one answered batch; return an alarm the first time the stream crosses the line."""
+        self._update(X, proba, now)
+        self.rows += X.shape[0]
+        found = self._check()
+        s = self.last_score
+        if not np.isnan(s) and (
+            np.isnan(self.peak) or (s < self.peak if self.low_is_alarming else s > self.peak)
+        ):
+            self.peak = s
+        if found is not None and self.alarm is None:
+            self.alarm = found
+            return found
+        return None
+
+    @abstractmethod
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None: ...
+
+    @abstractmethod
+    def _check(self) -> Alarm | None: ...
+
+    @abstractmethod
+    def nbytes(self) -> int:
+        """Memory the state holds now (its bound is in the detector's docstring)."""
+
+
+@dataclass(frozen=True)
+class Detector(ABC):
+    """Configuration of one detector; ``stream`` makes the state of one stream."""
+
+    name: ClassVar[str] = "detector"
+    action: str = "flag"
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise InvalidInput(f"{self.name}: action must be one of {', '.join(ACTIONS)}")
+
+    @abstractmethod
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState: ...
+
+    def params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _scaled(X: FloatArray, space: FeatureSpace) -> FloatArray:
+    span = np.where(space.upper > space.lower, space.upper - space.lower, 1.0)
+    return np.asarray((np.nan_to_num(X, nan=0.0) - space.lower) / span)
+
+
+# ---------------------------------------------------------------------- PRADA
+@dataclass(frozen=True)
+class Prada(Detector):
+    name: ClassVar[str] = "prada"
+    delta: float = 0.85
+    min_distances: int = 100
+    max_points: int = 1000
+    window: int = 2000
+    log_distances: bool = True
+
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
+        return _PradaState(self, space, n_classes)
+
+
+class _PradaState(StreamState):
+    low_is_alarming: ClassVar[bool] = True
+
+    def __init__(self, cfg: Prada, space: FeatureSpace, n_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.space = space
+        self.per_class = max(1, cfg.max_points // n_classes)
+        self.points: list[NDArray[np.float32]] = [np.zeros((0, space.n_features), np.float32)] * n_classes
+        self.stats = np.zeros((n_classes, 3))  # count, mean, M2 of each class's distances
+        self.distances: deque[float] = deque(maxlen=cfg.window)
+
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+        Z = _scaled(X, self.space).astype(np.float32)
+        for z, c in zip(Z, np.argmax(proba, axis=1).tolist(), strict=True):
+            G = self.points[c]
+            if G.shape[0] == 0:
+                self.points[c] = z[None, :]
+                continue
+            d = float(np.sqrt(((G - z) ** 2).sum(axis=1).min()))
+            if d == 0.0:
+                continue  # an exact repeat tells nothing about how queries spread
+            self.distances.append(d)
+            count, mean, m2 = self.stats[c]
+            threshold = mean - (np.sqrt(m2 / count) if count > 1 else 0.0)
+            count += 1
+            delta = d - mean
+            mean += delta / count
+            m2 += delta * (d - mean)
+            self.stats[c] = (count, mean, m2)
+            if d > threshold:
+                if G.shape[0] >= self.per_class:
+                    G = G[1:]
+                self.points[c] = np.vstack([G, z[None, :]])
+
+    def _check(self) -> Alarm | None:
+        if len(self.distances) < self.cfg.min_distances:
+            return None
+        D = np.asarray(self.distances)
+        if self.cfg.log_distances:
+            D = np.log(D)
+        w = 0.0 if np.ptp(D) == 0 else float(shapiro(D).statistic)
+        self.last_score = w
+        if w < self.cfg.delta:
+            return Alarm(
+                "prada",
+                w,
+                self.cfg.delta,
+                f"Shapiro-Wilk W={w:.3f} < {self.cfg.delta} over {D.size} minimum distances",
+                self.rows,
+            )
+        return None
+
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.points) + self.stats.nbytes + 8 * len(self.distances)
+
+
+# ---------------------------------------------------------------------- unique inputs
+@dataclass(frozen=True)
+class UniqueShare(Detector):
+    name: ClassVar[str] = "unique_share"
+    threshold: float = 0.9
+    min_rows: int = 200
+    period: float = 3600.0
+    max_rows: int = 20_000
+
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
+        return _UniqueState(self)
+
+
+class _UniqueState(StreamState):
+    def __init__(self, cfg: UniqueShare) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.bucket = -1
+        self.seen: set[bytes] = set()
+        self.total = 0
+
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+        bucket = int(now // self.cfg.period)
+        if bucket != self.bucket:
+            self.bucket, self.seen, self.total = bucket, set(), 0
+        for row in np.ascontiguousarray(X):
+            if self.total >= self.cfg.max_rows:
+                break
+            self.seen.add(hashlib.blake2b(row.tobytes(), digest_size=8).digest())
+            self.total += 1
+
+    def _check(self) -> Alarm | None:
+        if self.total < self.cfg.min_rows:
+            return None
+        share = len(self.seen) / self.total
+        self.last_score = share
+        if share > self.cfg.threshold:
+            return Alarm(
+                "unique_share",
+                share,
+                self.cfg.threshold,
+                f"{100 * share:.1f}% of {self.total} inputs this hour are distinct",
+                self.rows,
+            )
+        return None
+
+    def nbytes(self) -> int:
+        return 8 * len(self.seen)
+
+
+# ---------------------------------------------------------------------- narrow-range probing
+@dataclass(frozen=True)
+class NarrowRange(Detector):
+    name: ClassVar[str] = "narrow_range"
+    threshold: float = 0.5
+    max_changed: int = 2
+    max_changed_share: float = 0.05
+    collinear: float = 0.999
+    min_rows: int = 50
+    window: int = 200
+
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
+        return _NarrowState(self, space)
+
+
+class _NarrowState(StreamState):
+    def __init__(self, cfg: NarrowRange, space: FeatureSpace) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.space = space
+        self.limit = max(cfg.max_changed, int(cfg.max_changed_share * space.n_features))
+        self.prev: FloatArray | None = None
+        self.prev_step: FloatArray | None = None
+        self.flags: deque[bool] = deque(maxlen=cfg.window)
+
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+        Z = _scaled(X, self.space)
+        missing = np.isnan(X)
+        for z, miss in zip(Z, missing, strict=True):
+            if self.prev is not None:
+                step = z - self.prev
+                changed = int(np.count_nonzero(np.abs(step) > 1e-12) + np.count_nonzero(miss))
+                narrow = 0 < changed <= self.limit or bool(miss.any())
+                if not narrow and self.prev_step is not None:
+                    a, b = np.linalg.norm(step), np.linalg.norm(self.prev_step)
+                    if a > 0 and b > 0:
+                        narrow = bool(abs(float(step @ self.prev_step)) / (a * b) >= self.cfg.collinear)
+                self.flags.append(narrow)
+                self.prev_step = step
+            self.prev = z
+
+    def _check(self) -> Alarm | None:
+        if len(self.flags) < self.cfg.min_rows:
+            return None
+        share = float(np.mean(self.flags))
+        self.last_score = share
+        if share >= self.cfg.threshold:
+            return Alarm(
+                "narrow_range",
+                share,
+                self.cfg.threshold,
+                f"{100 * share:.0f}% of the last {len(self.flags)} queries move along a line or change "
+                f"at most {self.limit} features",
+                self.rows,
+            )
+        return None
+
+    def nbytes(self) -> int:
+        vecs = sum(v.nbytes for v in (self.prev, self.prev_step) if v is not None)
+        return vecs + len(self.flags)
+
+
+# ---------------------------------------------------------------------- boundary and single class
+@dataclass(frozen=True)
+class BoundaryProbing(Detector):
+    name: ClassVar[str] = "boundary"
+    threshold: float = 0.3
+    margin: float = 0.1
+    min_rows: int = 100
+    window: int = 500
+
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
+        return _BoundaryState(self)
+
+
+class _BoundaryState(StreamState):
+    def __init__(self, cfg: BoundaryProbing) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.small: deque[bool] = deque(maxlen=cfg.window)
+
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+        top2 = np.sort(proba, axis=1)[:, -2:] if proba.shape[1] > 1 else np.hstack([proba * 0, proba])
+        self.small.extend((top2[:, 1] - top2[:, 0] < self.cfg.margin).tolist())
+
+    def _check(self) -> Alarm | None:
+        if len(self.small) < self.cfg.min_rows:
+            return None
+        share = float(np.mean(self.small))
+        self.last_score = share
+        if share >= self.cfg.threshold:
+            return Alarm(
+                "boundary",
+                share,
+                self.cfg.threshold,
+                f"{100 * share:.0f}% of the last {len(self.small)} answers have a top-1 margin below {self.cfg.margin}",
+                self.rows,
+            )
+        return None
+
+    def nbytes(self) -> int:
+        return len(self.small)
+
+
+@dataclass(frozen=True)
+class SingleClass(Detector):
+    name: ClassVar[str] = "single_class"
+    threshold: float = 0.8
+    confidence: float = 0.9
+    min_rows: int = 500
+    window: int = 500
+    min_classes: int = 3
+
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
+        return _SingleClassState(self, n_classes)
+
+
+class _SingleClassState(StreamState):
+    def __init__(self, cfg: SingleClass, n_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.active = n_classes >= cfg.min_classes  # with two classes, one class is no sign
+        self.classes: deque[int] = deque(maxlen=cfg.window)  # -1: not sure enough
+
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+        sure = proba.max(axis=1) >= self.cfg.confidence
+        self.classes.extend(np.where(sure, np.argmax(proba, axis=1), -1).tolist())
+
+    def _check(self) -> Alarm | None:
+        if not self.active or len(self.classes) < self.cfg.min_rows:
+            return None
+        arr = np.asarray(self.classes)
+        counts = np.bincount(arr[arr >= 0]) if (arr >= 0).any() else np.zeros(1)
+        share = float(counts.max() / arr.size)
+        self.last_score = share
+        if share >= self.cfg.threshold:
+            return Alarm(
+                "single_class",
+                share,
+                self.cfg.threshold,
+                f"{100 * share:.0f}% of the last {arr.size} answers are class {int(counts.argmax())} at high confidence",
+                self.rows,
+            )
+        return None
+
+    def nbytes(self) -> int:
+        return 8 * len(self.classes)
+
+
+# ---------------------------------------------------------------------- coverage
+@dataclass(frozen=True)
+class Coverage(Detector):
+    name: ClassVar[str] = "coverage"
+    threshold: float = 0.8
+    bits: int = 8
+    min_rows: int = 100
+    seed: int = 0
+
+    def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
+        return _CoverageState(self, space, n_classes)
+
+
+class _CoverageState(StreamState):
+    def __init__(self, cfg: Coverage, space: FeatureSpace, n_classes: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.space = space
+        rng = np.random.default_rng(cfg.seed)
+        self.planes = rng.standard_normal((space.n_features, cfg.bits))
+        self.visited = np.zeros((2**cfg.bits) * n_classes, dtype=bool)
+        self.weights = 1 << np.arange(cfg.bits)
+        self.distinct_rows = 0  # rows that were the first in their cell
+
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+        Z = _scaled(X, self.space) - 0.5
+        cells = ((Z @ self.planes) > 0).astype(np.int64) @ self.weights
+        for cell in (np.argmax(proba, axis=1) * (2**self.cfg.bits) + cells).tolist():
+            if not self.visited[cell]:
+                self.visited[cell] = True
+                self.distinct_rows += 1
+
+    @property
+    def progress(self) -> float:
+        """The extraction-progress estimate: the share of all cells the stream has visited."""
+        return float(self.visited.mean())
+
+    def _check(self) -> Alarm | None:
+        if self.rows < self.cfg.min_rows:
+            return None
+        novelty = self.distinct_rows / self.rows
+        self.last_score = novelty
+        if novelty >= self.cfg.threshold:
+            return Alarm(
+                "coverage",
+                novelty,
+                self.cfg.threshold,
+                f"{100 * novelty:.0f}% of {self.rows} queries opened a new input-space cell; "
+                f"progress: {100 * self.progress:.1f}% of {self.visited.size} cells visited",
+                self.rows,
+            )
+        return None
+
+    def nbytes(self) -> int:
+        return self.visited.nbytes + self.planes.nbytes
+
+
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls for cls in (Prada, UniqueShare, NarrowRange, BoundaryProbing, SingleClass, Coverage)
+}
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """The policy's ``detection`` section: detectors, grouping of keys, and what actions do."""
+
+    detectors: tuple[Detector, ...] = field(default_factory=lambda: default_detectors())
+    groups: tuple[str, ...] = ("ip_prefix", "creation_burst")
+    creation_window: float = 600.0
+    throttle_limits: tuple[str, ...] = ("100/hour",)
+    degrade_output: str = "label"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DetectionConfig:
+        data = data or {}
+        if not isinstance(data, dict):
+            raise InvalidInput("detection must be a mapping")
+        unknown = set(data) - {"detectors", "groups", "creation_window", "throttle_limits", "degrade_output"}
+        if unknown:
+            raise InvalidInput(f"detection has unknown fields: {', '.join(sorted(unknown))}")
+        detectors: tuple[Detector, ...] = default_detectors()
+        if "detectors" in data:
+            specs = data["detectors"] or {}
+            if not isinstance(specs, dict):
+                raise InvalidInput("detection.detectors maps detector names to their settings")
+            built = []
+            for name, spec in specs.items():
+                kind = DETECTORS.get(str(name))
+                if kind is None:
+                    raise InvalidInput(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
+                try:
+                    built.append(kind(**(spec or {})))
+                except TypeError as exc:
+                    raise InvalidInput(f"detector {name}: {exc}") from None
+            detectors = tuple(built)
+        groups = tuple(data.get("groups", ("ip_prefix", "creation_burst")))
+        bad = set(groups) - {"ip_prefix", "creation_burst"}
+        if bad:
+            raise InvalidInput(
+                f"unknown key groupings: {', '.join(sorted(bad))}; use ip_prefix, creation_burst"
+            )
+        from modelsteal.gateway.policy import check_limit
+
+        degrade = str(data.get("degrade_output", "label"))
+        if degrade not in ("label", "top_k"):
+            raise InvalidInput("degrade_output must be label or top_k")
+        return cls(
+            detectors=detectors,
+            groups=groups,
+            creation_window=float(data.get("creation_window", 600.0)),
+            throttle_limits=tuple(check_limit(x) for x in data.get("throttle_limits", ("100/hour",))),
+            degrade_output=degrade,
+        )
+
+
+def default_detectors() -> tuple[Detector, ...]:
+    # single_class only logs: an honest user may well send one kind of input for a while
+    return (Prada(), UniqueShare(), NarrowRange(), BoundaryProbing(), SingleClass(action="log"), Coverage())
