@@ -71,7 +71,7 @@ def test_family_must_be_known(victim_factory: Callable) -> None:
     with pytest.raises(InvalidInput, match="--family"):
         make_attack("equation-solving").run(Oracle(hidden), budget=100)
     with pytest.raises(InvalidInput, match="unknown attack"):
-        make_attack("knockoff")
+        make_attack("knockoff-nets-v9")
 
 
 def test_an_unpublished_family_can_be_given(victim_factory: Callable) -> None:

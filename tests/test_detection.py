@@ -115,11 +115,11 @@ def test_state_stays_within_its_bound(digits_softmax: tuple) -> None:  # type: i
     cfg = Prada(max_points=200, window=500)
     state = cfg.stream(space, 10)
     feed(state, X, P, batch=100)
-    assert state.nbytes() <= 200 * 64 * 4 + 500 * 8 + 10 * 3 * 8
+    assert state.nbytes() <= 200 * 64 * 4 + 10 * 3 * 8 + 500 * 24 + 8_000  # points, stats, the distance deque
     unique = UniqueShare(max_rows=1000).stream(space, 10)
     for i in range(0, 5000, 100):
         unique.observe(X[i : i + 100], P[i : i + 100])
-    assert unique.nbytes() == 8 * 1000 and unique.alarm is not None
+    assert len(unique.seen) == 1000 and unique.nbytes() <= 1000 * 41 + 70_000 and unique.alarm is not None
 
 
 def monitored(tmp_path: Path, victim, data, detection: DetectionConfig, **tier_kwargs) -> Gateway:  # type: ignore[no-untyped-def]
@@ -225,6 +225,9 @@ def test_an_attack_split_over_ten_keys_is_caught_by_the_group(tmp_path: Path, ca
         assert alarms, j
         assert all(not a["stream"].startswith("client:") for a in alarms)  # each key alone looks fine
         assert {a["stream"] for a in alarms} >= {"net:172.16.5.0/24"}
+    late = gateway.store.create_key("latecomer")
+    GatewayTransport(gateway, late, "digits", ip="172.16.5.99").send(data.X_test[:5])
+    assert {a["stream"] for a in gateway.store.alarms("latecomer")} >= {"net:172.16.5.0/24"}
 
 
 def test_honest_clients_raise_no_alarm(tmp_path: Path, digits_softmax: tuple) -> None:  # type: ignore[type-arg]
@@ -319,3 +322,13 @@ def test_detect_eval_on_a_small_suite(victim_factory: Callable) -> None:
     text = format_report(report)
     assert "refused: UnsupportedOracle" in text and "0/3" in text
     assert OutputMode("label").kind == "label"
+
+
+def test_unique_share_alarms_early_on_a_run_of_distinct_inputs() -> None:
+    space = load_dataset("digits").feature_space
+    X = space.sample_uniform(120, 0)
+    P = np.full((120, 10), 0.1)
+    assert feed(UniqueShare().stream(space, 10), X, P) == 100
+    repeating = X.copy()
+    repeating[60] = repeating[10]  # one repeat among the first 100
+    assert feed(UniqueShare().stream(space, 10), repeating, P) is None

@@ -22,6 +22,7 @@ from modelsteal.attacks import mlp_unknowns
 from modelsteal.cli import print_results
 from modelsteal.datasets import load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
+from modelsteal.datasets.thief import split_for_theft
 from modelsteal.experiment import steal_model_dir, steal_url
 from modelsteal.victims import TrainOptions, save_model_dir, train_victim
 
@@ -51,6 +52,14 @@ PLAN: list[tuple[str, str, str, dict[str, Any], str, int]] = [
     ("digits tree", "digits", "tree", {}, "path-finding", 4000),
 ]
 
+# learning attacks on a CNN trained on half of digits' training split; the other half is the
+# thief's pool: (label, attack, options, budget)
+LEARNING_PLAN: list[tuple[str, str, dict[str, Any], int]] = [
+    ("digits cnn", "knockoff", {}, 500),
+    ("digits cnn", "active", {"strategy": "mix"}, 500),
+    ("digits cnn", "copycat", {}, 500),
+]
+
 
 def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
@@ -62,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("training and stealing", total=len(PLAN))
+        task = progress.add_task("training and stealing", total=len(PLAN) + len(LEARNING_PLAN))
         for label, dataset, family, options, attack, budget in PLAN:
             progress.update(task, description=f"{label}: training")
             data = load_csv(csv_path, "risk") if dataset == "loans" else load_dataset(dataset)
@@ -76,9 +85,25 @@ def main(argv: list[str] | None = None) -> int:
             summary["victim"] = label
             rows.append(summary)
             progress.advance(task)
+        progress.update(task, description="digits cnn: training on half the training split")
+        digits = load_dataset("digits")
+        owner, _pool = split_for_theft(digits, victim_rows=digits.X_train.shape[0] // 2, random_state=0)
+        cnn = train_victim(owner, "cnn", seed=0, options=TrainOptions(epochs=20))
+        cnn.details["victim_rows"] = owner.X_train.shape[0]
+        cnn_dir = save_model_dir(cnn, owner, root / "digits-cnn", seed=0, name="digits cnn")
+        for label, attack, options, budget in LEARNING_PLAN:
+            progress.update(task, description=f"{label}: stealing with {attack}")
+            result = steal_model_dir(
+                cnn_dir, attack, budget=budget, seed=0, options=options, pool="in-distribution"
+            )
+            summary = result.summary()
+            summary["victim"] = label
+            rows.append(summary)
+            progress.advance(task)
     print_results(
         rows,
-        "modelsteal demo: equation solving and path finding (Tramèr et al. 2016) against victims in memory",
+        "modelsteal demo: Tramèr et al. 2016 (equation solving, path finding) and learning-based attacks "
+        "(Knockoff Nets, ActiveThief, Copycat; thief pool: digits images the CNN never saw), in memory",
     )
     over_http(root, [r[0] for r in HTTP_PLAN], console)
     console.print(f"model directories in {root}/ ; total {time.perf_counter() - start:.1f} s")
@@ -101,6 +126,8 @@ tiers:
     ip_limits: ["50000/hour", "500000/day"]
     price_per_row: 0.001
 allow_missing: true
+store_inputs: true
+detection: {}   # every detector, default thresholds; actions flag (single_class logs)
 """
 
 
@@ -144,6 +171,16 @@ def over_http(root: Path, labels: list[str], console: Console) -> None:
     console.print(
         f"gateway usage of the demo key: {usage['requests']} requests, {usage['rows']} rows, "
         f"{usage['spent']:.3f} spent at {usage['price_per_row']} per row; query log in {db}"
+    )
+    store = Store(db)
+    alarms = store.alarms("demo-thief")
+    firsts: dict[tuple[str, str], int] = {}
+    for a in alarms:
+        firsts.setdefault((str(a["model"]), str(a["detector"])), int(a["at_row"]))
+    console.print(
+        f"the gateway's detectors flagged demo-thief: {store.client('demo-thief').flagged}; first alarms "
+        + "; ".join(f"{model}: {det} at query {row}" for (model, det), row in firsts.items())
+        + f" (replay offline: modelsteal audit --db {db})"
     )
 
 

@@ -16,7 +16,11 @@ policy's actions do. Every state has a fixed memory bound, reported by ``nbytes`
   raw test takes for an attack (every honest breast-cancer client, in our runs). Bound: ``max_points`` rows of d float32 per stream (the oldest point of a class makes way
   for a new one) and the last ``window`` distances.
 - ``unique_share`` — the share of distinct inputs among the stream's rows in the current
-  hour; alarm above ``threshold`` (90%). Bound: ``max_rows`` 8-byte digests per hour.
+  hour; alarm above ``threshold`` (90%) once ``min_rows`` rows are in, or earlier when the
+  first ``all_distinct_rows`` rows of the hour are all distinct (a client that repeats 15% of
+  its inputs sends 100 distinct rows in a row with probability 0.85^100, about 1e-7). The
+  rule assumes honest clients repeat some inputs; one that never does is flagged.
+  Bound: ``max_rows`` 8-byte digests per hour (about 100 bytes each in a Python set).
 - ``narrow_range`` — systematic probing: the share of consecutive queries that change at
   most ``max_changed`` features (or ``max_changed_share`` of them) or continue along the
   previous query's direction (line search). Bound: two rows and a window of flags.
@@ -33,6 +37,7 @@ policy's actions do. Every state has a fixed memory bound, reported by ``nbytes`
 from __future__ import annotations
 
 import hashlib
+import sys
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -198,7 +203,8 @@ class _PradaState(StreamState):
         return None
 
     def nbytes(self) -> int:
-        return sum(p.nbytes for p in self.points) + self.stats.nbytes + 8 * len(self.distances)
+        floats = sys.getsizeof(self.distances) + 24 * len(self.distances)  # a deque of Python floats
+        return sum(p.nbytes for p in self.points) + self.stats.nbytes + floats
 
 
 # ---------------------------------------------------------------------- unique inputs
@@ -209,6 +215,7 @@ class UniqueShare(Detector):
     min_rows: int = 200
     period: float = 3600.0
     max_rows: int = 20_000
+    all_distinct_rows: int = 100
 
     def stream(self, space: FeatureSpace, n_classes: int) -> StreamState:
         return _UniqueState(self)
@@ -233,6 +240,16 @@ class _UniqueState(StreamState):
             self.total += 1
 
     def _check(self) -> Alarm | None:
+        early = self.cfg.all_distinct_rows
+        if 0 < early <= self.total < self.cfg.min_rows and len(self.seen) == self.total:
+            self.last_score = 1.0
+            return Alarm(
+                "unique_share",
+                1.0,
+                self.cfg.threshold,
+                f"the first {self.total} inputs this hour are all distinct",
+                self.rows,
+            )
         if self.total < self.cfg.min_rows:
             return None
         share = len(self.seen) / self.total
@@ -248,7 +265,8 @@ class _UniqueState(StreamState):
         return None
 
     def nbytes(self) -> int:
-        return 8 * len(self.seen)
+        # the set's table plus one 8-byte bytes object (41 bytes in CPython) per digest
+        return sys.getsizeof(self.seen) + sys.getsizeof(b"12345678") * len(self.seen)
 
 
 # ---------------------------------------------------------------------- narrow-range probing
@@ -279,18 +297,27 @@ class _NarrowState(StreamState):
     def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
         Z = _scaled(X, self.space)
         missing = np.isnan(X)
-        for z, miss in zip(Z, missing, strict=True):
-            if self.prev is not None:
-                step = z - self.prev
-                changed = int(np.count_nonzero(np.abs(step) > 1e-12) + np.count_nonzero(miss))
-                narrow = 0 < changed <= self.limit or bool(miss.any())
-                if not narrow and self.prev_step is not None:
-                    a, b = np.linalg.norm(step), np.linalg.norm(self.prev_step)
-                    if a > 0 and b > 0:
-                        narrow = bool(abs(float(step @ self.prev_step)) / (a * b) >= self.cfg.collinear)
-                self.flags.append(narrow)
-                self.prev_step = step
-            self.prev = z
+        if self.prev is None:
+            steps, missing = np.diff(Z, axis=0), missing[1:]
+        else:
+            steps = np.diff(np.vstack([self.prev[None, :], Z]), axis=0)
+        self.prev = Z[-1].copy()
+        if steps.shape[0] == 0:
+            return
+        changed = (np.abs(steps) > 1e-12).sum(axis=1) + missing.sum(axis=1)
+        narrow = ((changed > 0) & (changed <= self.limit)) | missing.any(axis=1)
+        # a step along the previous step's line (either way) is a line search
+        has_before = np.ones(steps.shape[0], dtype=bool)
+        if self.prev_step is None:
+            before = np.vstack([np.zeros_like(steps[:1]), steps[:-1]])
+            has_before[0] = False
+        else:
+            before = np.vstack([self.prev_step[None, :], steps[:-1]])
+        a, b = np.linalg.norm(steps, axis=1), np.linalg.norm(before, axis=1)
+        cos = np.abs((steps * before).sum(axis=1)) / np.where(a * b > 0, a * b, 1.0)
+        collinear = has_before & (a > 0) & (b > 0) & (cos >= self.cfg.collinear)
+        self.flags.extend((narrow | collinear).tolist())
+        self.prev_step = steps[-1].copy()
 
     def _check(self) -> Alarm | None:
         if len(self.flags) < self.cfg.min_rows:
@@ -310,14 +337,14 @@ class _NarrowState(StreamState):
 
     def nbytes(self) -> int:
         vecs = sum(v.nbytes for v in (self.prev, self.prev_step) if v is not None)
-        return vecs + len(self.flags)
+        return vecs + sys.getsizeof(self.flags)
 
 
 # ---------------------------------------------------------------------- boundary and single class
 @dataclass(frozen=True)
 class BoundaryProbing(Detector):
     name: ClassVar[str] = "boundary"
-    threshold: float = 0.3
+    threshold: float = 0.15
     margin: float = 0.1
     min_rows: int = 100
     window: int = 500
@@ -352,7 +379,7 @@ class _BoundaryState(StreamState):
         return None
 
     def nbytes(self) -> int:
-        return len(self.small)
+        return sys.getsizeof(self.small)
 
 
 @dataclass(frozen=True)
@@ -397,7 +424,7 @@ class _SingleClassState(StreamState):
         return None
 
     def nbytes(self) -> int:
-        return 8 * len(self.classes)
+        return sys.getsizeof(self.classes)
 
 
 # ---------------------------------------------------------------------- coverage
@@ -427,10 +454,10 @@ class _CoverageState(StreamState):
     def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
         Z = _scaled(X, self.space) - 0.5
         cells = ((Z @ self.planes) > 0).astype(np.int64) @ self.weights
-        for cell in (np.argmax(proba, axis=1) * (2**self.cfg.bits) + cells).tolist():
-            if not self.visited[cell]:
-                self.visited[cell] = True
-                self.distinct_rows += 1
+        found = np.unique(np.argmax(proba, axis=1) * (2**self.cfg.bits) + cells)
+        new = found[~self.visited[found]]
+        self.visited[new] = True
+        self.distinct_rows += int(new.size)  # rows that were the first in their cell
 
     @property
     def progress(self) -> float:

@@ -43,6 +43,7 @@ class _Stream:
     key: str
     states: list[StreamState]
     members: set[str] = field(default_factory=set)
+    named: list[set[str]] = field(default_factory=list)  # per detector: members its alarm named
 
 
 def ip_prefix(ip: str) -> str:
@@ -92,11 +93,15 @@ class Monitor:
             for key in self.stream_keys(client, created, ip):
                 stream = self._streams.get((key, model))
                 if stream is None:
-                    stream = _Stream(key, [d.stream(space, n_classes) for d in self.detectors])
+                    stream = _Stream(
+                        key,
+                        [d.stream(space, n_classes) for d in self.detectors],
+                        named=[set() for _ in self.detectors],
+                    )
                     self._streams[(key, model)] = stream
                 stream.members.add(client)
                 is_group = not key.startswith("client:")
-                for detector, state in zip(self.detectors, stream.states, strict=True):
+                for j, (detector, state) in enumerate(zip(self.detectors, stream.states, strict=True)):
                     if is_group and len(stream.members) < 2:
                         state.observe(X, proba, now)
                         state.alarm = None  # a group of one judges nobody
@@ -104,7 +109,12 @@ class Monitor:
                     alarm = state.observe(X, proba, now)
                     if alarm is not None:
                         members = tuple(sorted(stream.members))
+                        stream.named[j].update(members)
                         events.append(AlarmEvent(key, model, members, alarm, detector.action))
+                    elif state.alarm is not None and client not in stream.named[j]:
+                        # a key that joins a group already caught is named too
+                        stream.named[j].add(client)
+                        events.append(AlarmEvent(key, model, (client,), state.alarm, detector.action))
         return events
 
     def reset(self, client: str) -> None:

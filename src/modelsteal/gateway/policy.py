@@ -16,12 +16,12 @@ policy::
     store_inputs: false
     detection:                  # absent: no monitoring; {} : every detector with its defaults
       detectors:
-        prada: {delta: 0.9, action: flag}
+        prada: {delta: 0.85, action: flag}
         unique_share: {threshold: 0.9, action: log}
         narrow_range: {threshold: 0.5, action: throttle}
-        boundary: {threshold: 0.3, action: degrade}
+        boundary: {threshold: 0.15, action: degrade}
         single_class: {threshold: 0.8, action: flag}
-        coverage: {threshold: 0.25, action: flag}
+        coverage: {threshold: 0.8, action: flag}
       groups: [ip_prefix, creation_burst]
       throttle_limits: ["100/hour"]
       degrade_output: label     # what a degraded client sees
