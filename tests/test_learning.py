@@ -212,3 +212,43 @@ def test_cli_trains_a_held_out_victim_and_steals_it(
     assert summary["queries"] == 300 and summary["fidelity_test"] > 0.88 and summary["targets"] == "labels"
     assert main(["attack", str(out), "--attack", "knockoff", "--strategy", "mix", "--budget", "10"]) == 2
     assert main(["attack", str(out), "--attack", "lowd-meek", "--pool", "patches", "--budget", "10"]) == 2
+
+
+def test_learning_attack_over_http_is_flagged(tmp_path: Path, theft_factory: Callable) -> None:
+    """Knockoff over a real loopback socket, against a gateway whose detectors watch it."""
+    import httpx
+
+    from modelsteal.experiment import steal_url
+    from modelsteal.gateway import Store
+    from modelsteal.victims import save_model_dir
+
+    from .servers import gateway_server
+
+    victim, data, pool = theft_factory("digits")
+    model_dir = save_model_dir(victim, data, tmp_path / "digits-cnn", seed=0)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "tiers:\n  default:\n    key_limits: ['100000/hour']\n    ip_limits: ['100000/hour']\n"
+        "store_inputs: true\ndetection: {}\n"
+    )
+    db = tmp_path / "gw.db"
+    store = Store(db)
+    key = store.create_key("thief")
+    store.close()
+    with gateway_server([model_dir], db, policy=policy) as (url, _):
+        result, name, family = steal_url(
+            f"{url}/v1/models/digits-cnn",
+            key,
+            "knockoff",
+            budget=300,
+            options={"pool": pool},
+            eval_dir=model_dir,
+        )
+        flagged = httpx.get(
+            url + "/v1/admin/flagged", headers={"Authorization": "Bearer admin-secret"}
+        ).json()
+    assert (name, family) == ("digits-cnn", "cnn") and result.queries == 300
+    assert result.comparison is not None and result.comparison.fidelity_test > 0.9
+    (client,) = flagged["clients"]
+    assert client["name"] == "thief" and client["rows"] == 300
+    assert {a["detector"] for a in client["alarms"]} == {"unique_share"}
