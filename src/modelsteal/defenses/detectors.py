@@ -101,6 +101,11 @@ class StreamState(ABC):
             return found
         return None
 
+    def _at_least(self, name: str, score: float, threshold: float, reason: str) -> Alarm | None:
+        """Record ``score``; an alarm when it reaches ``threshold``."""
+        self.last_score = score
+        return Alarm(name, score, threshold, reason, self.rows) if score >= threshold else None
+
     @abstractmethod
     def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None: ...
 
@@ -323,17 +328,11 @@ class _NarrowState(StreamState):
         if len(self.flags) < self.cfg.min_rows:
             return None
         share = float(np.mean(self.flags))
-        self.last_score = share
-        if share >= self.cfg.threshold:
-            return Alarm(
-                "narrow_range",
-                share,
-                self.cfg.threshold,
-                f"{100 * share:.0f}% of the last {len(self.flags)} queries move along a line or change "
-                f"at most {self.limit} features",
-                self.rows,
-            )
-        return None
+        reason = (
+            f"{100 * share:.0f}% of the last {len(self.flags)} queries move along a line or change "
+            f"at most {self.limit} features"
+        )
+        return self._at_least("narrow_range", share, self.cfg.threshold, reason)
 
     def nbytes(self) -> int:
         vecs = sum(v.nbytes for v in (self.prev, self.prev_step) if v is not None)
@@ -367,16 +366,8 @@ class _BoundaryState(StreamState):
         if len(self.small) < self.cfg.min_rows:
             return None
         share = float(np.mean(self.small))
-        self.last_score = share
-        if share >= self.cfg.threshold:
-            return Alarm(
-                "boundary",
-                share,
-                self.cfg.threshold,
-                f"{100 * share:.0f}% of the last {len(self.small)} answers have a top-1 margin below {self.cfg.margin}",
-                self.rows,
-            )
-        return None
+        reason = f"{100 * share:.0f}% of the last {len(self.small)} answers have a top-1 margin below {self.cfg.margin}"
+        return self._at_least("boundary", share, self.cfg.threshold, reason)
 
     def nbytes(self) -> int:
         return sys.getsizeof(self.small)
@@ -412,16 +403,8 @@ class _SingleClassState(StreamState):
         arr = np.asarray(self.classes)
         counts = np.bincount(arr[arr >= 0]) if (arr >= 0).any() else np.zeros(1)
         share = float(counts.max() / arr.size)
-        self.last_score = share
-        if share >= self.cfg.threshold:
-            return Alarm(
-                "single_class",
-                share,
-                self.cfg.threshold,
-                f"{100 * share:.0f}% of the last {arr.size} answers are class {int(counts.argmax())} at high confidence",
-                self.rows,
-            )
-        return None
+        reason = f"{100 * share:.0f}% of the last {arr.size} answers are class {int(counts.argmax())} at high confidence"
+        return self._at_least("single_class", share, self.cfg.threshold, reason)
 
     def nbytes(self) -> int:
         return sys.getsizeof(self.classes)
@@ -468,17 +451,11 @@ class _CoverageState(StreamState):
         if self.rows < self.cfg.min_rows:
             return None
         novelty = self.distinct_rows / self.rows
-        self.last_score = novelty
-        if novelty >= self.cfg.threshold:
-            return Alarm(
-                "coverage",
-                novelty,
-                self.cfg.threshold,
-                f"{100 * novelty:.0f}% of {self.rows} queries opened a new input-space cell; "
-                f"progress: {100 * self.progress:.1f}% of {self.visited.size} cells visited",
-                self.rows,
-            )
-        return None
+        reason = (
+            f"{100 * novelty:.0f}% of {self.rows} queries opened a new input-space cell; "
+            f"progress: {100 * self.progress:.1f}% of {self.visited.size} cells visited"
+        )
+        return self._at_least("coverage", novelty, self.cfg.threshold, reason)
 
     def nbytes(self) -> int:
         return self.visited.nbytes + self.planes.nbytes
