@@ -332,3 +332,12 @@ def test_unique_share_alarms_early_on_a_run_of_distinct_inputs() -> None:
     repeating = X.copy()
     repeating[60] = repeating[10]  # one repeat among the first 100
     assert feed(UniqueShare().stream(space, 10), repeating, P) is None
+
+
+def test_confidence_answers_under_monitoring_match_the_tree(tmp_path: Path, victim_factory: Callable) -> None:
+    victim, data = victim_factory("digits", "tree")
+    gateway = monitored(tmp_path, victim, data, DetectionConfig(), output=OutputMode("confidence"))
+    answers, _ = GatewayTransport(gateway, gateway.store.create_key("c"), "digits").send(data.X_test[:7])
+    proba, confidence = victim.predict_proba_and_confidence(data.X_test[:7])
+    assert np.array_equal(answers.labels, proba.argmax(axis=1))
+    assert answers.confidences is not None and np.allclose(answers.confidences, confidence)

@@ -288,10 +288,12 @@ class Gateway:
         if self.monitor is None:
             answers = victim_answers(served.victim, X, output)
         else:
-            proba = served.victim.predict_proba(X)
-            if output.kind == "confidence":
-                answers = victim_answers(served.victim, X, output)
+            victim = served.victim
+            if output.kind == "confidence" and hasattr(victim, "predict_proba_and_confidence"):
+                proba, confidence = victim.predict_proba_and_confidence(X)
+                answers = apply_output_mode(proba, output, confidence)
             else:
+                proba = victim.predict_proba(X)
                 answers = apply_output_mode(proba, output)
             events = self.monitor.observe(
                 client=client.name,
