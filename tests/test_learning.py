@@ -252,3 +252,22 @@ def test_learning_attack_over_http_is_flagged(tmp_path: Path, theft_factory: Cal
     (client,) = flagged["clients"]
     assert client["name"] == "thief" and client["rows"] == 300
     assert {a["detector"] for a in client["alarms"]} == {"unique_share"}
+
+
+def test_semi_supervised_victim_is_stolen_too(theft_factory: Callable) -> None:
+    """A victim its owner trained on 10% of the labels plus its own pseudo-labels."""
+    from modelsteal.victims.training import test_accuracy, train_victim
+
+    _, data, pool = theft_factory("digits")
+    owner, _ = split_for_theft(data, random_state=0)
+    victim = train_victim(owner, "cnn-semi", seed=0)
+    assert (
+        victim.details["labelled_rows"] == 60
+        and victim.details["unlabelled_rows"] == owner.X_train.shape[0] - 60
+    )
+    assert test_accuracy(victim, data) > 0.8  # 60 labels, 6 per class
+    ev = EvalSet.build(victim, data.X_test, data.y_test, data.feature_space, n_uniform=0)
+    result = make_attack("knockoff", pool=pool).run(
+        Oracle(LocalTransport(victim)), budget=400, random_state=0, eval_set=ev
+    )
+    assert result.comparison is not None and result.comparison.fidelity_test > 0.88

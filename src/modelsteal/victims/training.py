@@ -37,6 +37,7 @@ MODEL_FAMILIES: dict[str, str] = {
     "tree": "decision tree (at most 100 leaves by default)",
     "svm-rbf": "support vector machine with an RBF kernel",
     "cnn": "convolutional network (image data sets only)",
+    "cnn-semi": "convolutional network trained on 10% of the labels plus its own pseudo-labels (images)",
 }
 
 ACTIVATIONS = ("relu", "tanh", "logistic")
@@ -148,11 +149,72 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
     )
 
 
+def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share: float = 0.1) -> TorchVictim:
+    """A CNN an owner trained with few labels: FixMatch on the rest of its training split.
+
+    ``labelled_share`` of the rows (at least 5 per class) keep their labels; the others
+    train the network through its own confident predictions on shifted, noised copies.
+    """
+    from modelsteal.torch_training import ImageAugmenter, TrainingPlan, train_network
+
+    space = data.feature_space
+    if space.image_shape is None or len(space.image_shape) != 2:
+        raise InvalidInput(
+            f"--model cnn-semi needs an image data set (digits, mnist5k); {data.name} is tabular"
+        )
+    height, width = space.image_shape
+    rng = np.random.default_rng(seed)
+    per_class = max(5, int(labelled_share * data.X_train.shape[0] / data.n_classes))
+    labelled = np.concatenate(
+        [rng.permutation(np.flatnonzero(data.y_train == c))[:per_class] for c in range(data.n_classes)]
+    )
+    unlabelled = np.setdiff1d(np.arange(data.X_train.shape[0]), labelled)
+    lower = torch.tensor(space.lower, dtype=torch.float32)
+    upper = torch.tensor(space.upper, dtype=torch.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ImageCNN(height, width, data.n_classes, lower, upper)
+    shift = 2 if min(height, width) >= 16 else 1
+    plan = TrainingPlan(epochs=max(opts.epochs, 1) * 10, min_steps=1500, shift=shift)
+    train_network(
+        net,
+        data.X_train[labelled],
+        np.eye(data.n_classes)[data.y_train[labelled]],
+        plan,
+        augmenter=ImageAugmenter((height, width), lower, upper, shift, plan.noise),
+        X_unlabeled=data.X_train[unlabelled],
+        seed=seed,
+    )
+    arch = {
+        "kind": "cnn",
+        "height": height,
+        "width": width,
+        "n_classes": data.n_classes,
+        "channels": [16, 32],
+        "hidden": 64,
+        "lower": space.lower.tolist(),
+        "upper": space.upper.tolist(),
+    }
+    return TorchVictim(
+        net,
+        space,
+        np.arange(data.n_classes),
+        family="cnn-semi",
+        details={
+            "architecture": arch,
+            "labelled_rows": int(labelled.size),
+            "unlabelled_rows": int(unlabelled.size),
+        },
+    )
+
+
 def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOptions | None = None) -> Victim:
     """Fit a victim of ``family`` on ``data``'s training split."""
     opts = options or TrainOptions()
     if family == "cnn":
         return _train_cnn(data, seed, opts)
+    if family == "cnn-semi":
+        return _train_cnn_semi(data, seed, opts)
     model, details = _sklearn_model(family, data.n_classes, seed, opts)
     scaler = bounds_scaler(data.feature_space)
     model.fit(scaler.transform(data.X_train), data.y_train)
