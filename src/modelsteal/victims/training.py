@@ -102,6 +102,21 @@ def _sklearn_model(
     raise InvalidInput(f"unknown model family {family!r}; choose one of: {', '.join(MODEL_FAMILIES)}")
 
 
+def _cnn_architecture(space: FeatureSpace, n_classes: int) -> dict[str, Any]:
+    """The description a model directory stores for an :class:`ImageCNN` on ``space``."""
+    height, width = space.image_shape or (0, 0)
+    return {
+        "kind": "cnn",
+        "height": int(height),
+        "width": int(width),
+        "n_classes": n_classes,
+        "channels": [16, 32],
+        "hidden": 64,
+        "lower": space.lower.tolist(),
+        "upper": space.upper.tolist(),
+    }
+
+
 def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
     space = data.feature_space
     if space.image_shape is None or len(space.image_shape) != 2:
@@ -130,16 +145,7 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
             loss.backward()
             optim.step()
     net.eval()
-    arch = {
-        "kind": "cnn",
-        "height": height,
-        "width": width,
-        "n_classes": data.n_classes,
-        "channels": [16, 32],
-        "hidden": 64,
-        "lower": space.lower.tolist(),
-        "upper": space.upper.tolist(),
-    }
+    arch = _cnn_architecture(space, data.n_classes)
     return TorchVictim(
         net,
         space,
@@ -185,16 +191,7 @@ def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share
         X_unlabeled=data.X_train[unlabelled],
         seed=seed,
     )
-    arch = {
-        "kind": "cnn",
-        "height": height,
-        "width": width,
-        "n_classes": data.n_classes,
-        "channels": [16, 32],
-        "hidden": 64,
-        "lower": space.lower.tolist(),
-        "upper": space.upper.tolist(),
-    }
+    arch = _cnn_architecture(space, data.n_classes)
     return TorchVictim(
         net,
         space,
