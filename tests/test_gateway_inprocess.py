@@ -13,7 +13,7 @@ import pytest
 from modelsteal.attacks import make_attack
 from modelsteal.cli import main
 from modelsteal.errors import InvalidInput, RateLimited, Refused
-from modelsteal.gateway import Gateway, Policy, ServedModel, Store, Tier, create_app
+from modelsteal.gateway import Gateway, GatewayError, Policy, ServedModel, Store, Tier, create_app
 from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import Oracle, OutputMode
@@ -178,8 +178,9 @@ def test_out_of_space_rows_are_clipped_when_the_policy_says_so(
     served = [ServedModel("digits", victim, data.class_names)]
     row = [[20.0] * 64]
     refuse = Gateway(served, store=Store(tmp_path / "a.db"))
-    with pytest.raises(Exception, match="outside the published feature space"):
+    with pytest.raises(GatewayError, match="outside the published feature space") as info:
         refuse.predict(refuse.authenticate(refuse.store.create_key("a")), "digits", row, ip="x")
+    assert (info.value.status, info.value.code) == (422, "out_of_space")
     clip = Gateway(served, policy=Policy(out_of_space="clip"), store=Store(tmp_path / "b.db"))
     result = clip.predict(clip.authenticate(clip.store.create_key("b")), "digits", row, ip="x")
     assert result.answers.probabilities is not None

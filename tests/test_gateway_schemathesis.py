@@ -52,6 +52,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path, victim_factory: Call
             text=True,
             timeout=600,
             check=False,
+            cwd=tmp_path,  # schemathesis writes its cache (.schemathesis/) into the working directory
             env=dict(os.environ, NO_COLOR="1"),
         )
     out = proc.stdout + proc.stderr

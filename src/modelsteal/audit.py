@@ -1,13 +1,16 @@
 """Offline audit: replay a gateway's stored query log through the detectors.
 
-The log must hold inputs (policy ``store_inputs: true``). With the served model
-directories, the detectors see the model's own probabilities, as they do live; without
-them, they see what the client was shown (probabilities, or one-hot labels), and the
-feature space is the range of the logged inputs.
+The log must hold inputs (policy ``store_inputs: true``). The replay sees what the live
+detectors saw: the gateway logs, with each input, the model's own probabilities, and
+records each served model's published feature space, so the verdicts are the live ones
+and do not depend on ``--model``. Logs written before those were kept fall back on the
+served model directories (``--model``), and without them on what the client was shown
+(probabilities, or one-hot labels) and the range of the logged inputs.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,33 +55,48 @@ def audit_log(
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         clients = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, created, tier FROM clients")}
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(query_log)")}
+        proba_column = "model_proba" if "model_proba" in columns else "NULL"
         log = conn.execute(
-            "SELECT ts, client_name, ip, model, rows, answer, inputs FROM query_log"
+            f"SELECT ts, client_name, ip, model, rows, answer, inputs, {proba_column} FROM query_log"
             " WHERE status = 200 AND client_name IS NOT NULL ORDER BY id"
         ).fetchall()
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        published = (
+            {n: json.loads(t) for n, t in conn.execute("SELECT name, description FROM models")}
+            if "models" in tables
+            else {}
+        )
     except sqlite3.DatabaseError as exc:
         raise InvalidInput(f"{db} is not a modelsteal gateway database: {exc}") from None
     finally:
         conn.close()
     if log and all(entry[6] is None for entry in log):
         raise InvalidInput("the log holds no inputs; serve with a policy that sets store_inputs: true")
-    spaces: dict[str, FeatureSpace] = {}
+    spaces: dict[str, FeatureSpace] = {
+        name: FeatureSpace.from_dict(d["feature_space"])
+        for name, d in published.items()
+        if "feature_space" in d
+    }
     for name, victim in victims.items():
-        spaces[name] = victim.feature_space
+        spaces.setdefault(name, victim.feature_space)
     batches = []
-    for ts, client, ip, model, rows, answer, inputs in log:
+    for ts, client, ip, model, rows, answer, inputs, logged in log:
         if inputs is None:
             continue
         X = np.frombuffer(inputs, dtype="<f8").reshape(int(rows), -1).copy()
-        batches.append((ts, client, ip, model, X, answer))
-    for model in {b[3] for b in batches} - set(spaces):
+        seen = None if logged is None else np.frombuffer(logged, dtype="<f8").reshape(int(rows), -1).copy()
+        batches.append((ts, client, ip, model, X, answer, seen))
+    for model in {b[3] for b in batches} - set(spaces):  # logs older than the models table
         data = np.vstack([b[4] for b in batches if b[3] == model])
         spaces[model] = FeatureSpace.from_data(np.nan_to_num(data))
     monitor = Monitor(config or DetectionConfig())
     report: dict[str, AuditRow] = {name: AuditRow(name) for name in clients}
-    for ts, client, ip, model, X, answer in batches:
+    for ts, client, ip, model, X, answer, seen in batches:
         served = victims.get(model)
-        if served is not None:
+        if seen is not None:
+            proba = seen  # what the live detectors saw
+        elif served is not None:
             proba = served.predict_proba(X)
         else:
             shown = unpack_answers(answer)

@@ -37,15 +37,21 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from modelsteal.attacks.registry import attack_names
-    from modelsteal.datasets.thief import POOL_KINDS
-    from modelsteal.oracle.answers import OUTPUT_KINDS
-    from modelsteal.victims.training import ACTIVATIONS, MODEL_FAMILIES
+    from modelsteal import __version__
+    from modelsteal.catalog import (
+        ACTIVATIONS,
+        ATTACK_NAMES,
+        MODEL_FAMILIES,
+        OUTPUT_KINDS,
+        POOL_KINDS,
+        STRATEGIES,
+    )
 
     parser = _Parser(
         prog="modelsteal",
         description="Attack, defend and prove ownership of models behind prediction APIs.",
     )
+    parser.add_argument("--version", action="version", version=f"modelsteal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the bundled data sets")
@@ -58,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--target", help="the label column of --csv")
     train.add_argument("--model", required=True, choices=list(MODEL_FAMILIES), help="model family")
     train.add_argument("--out", required=True, type=Path, help="model directory to write")
+    train.add_argument("--force", action="store_true", help="replace --out if it exists")
     train.add_argument("--seed", type=_positive_int, default=0)
     train.add_argument("--hidden", type=_positive_int, default=20, help="mlp: hidden units (default 20)")
     train.add_argument(
@@ -112,15 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="create, revoke and list API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     create = keys_sub.add_parser("create", help="create a key and print it once")
-    create.add_argument("--db", type=Path, default=Path("modelsteal.db"))
+    create.add_argument(
+        "--db",
+        type=Path,
+        default=Path("modelsteal.db"),
+        help="the gateway's SQLite file (created if missing)",
+    )
     create.add_argument("--name", required=True)
     create.add_argument("--tier", default="default")
     create.add_argument("--policy", type=Path, help="check the tier against this policy")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its name")
-    revoke.add_argument("--db", type=Path, default=Path("modelsteal.db"))
+    revoke.add_argument("--db", type=Path, default=Path("modelsteal.db"), help="the gateway's SQLite file")
     revoke.add_argument("--name", required=True)
     listing = keys_sub.add_parser("list", help="list clients and their usage")
-    listing.add_argument("--db", type=Path, default=Path("modelsteal.db"))
+    listing.add_argument("--db", type=Path, default=Path("modelsteal.db"), help="the gateway's SQLite file")
+    listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
 
     attack = sub.add_parser("attack", help="steal a model and report fidelity")
     attack.add_argument("target", help="a model directory, or http://HOST:PORT/v1/models/NAME")
@@ -130,15 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     attack.add_argument("--wait", action="store_true", help="wait out 429 Retry-After instead of stopping")
     attack.add_argument(
+        "--max-wait",
+        type=float,
+        default=3600.0,
+        help="with --wait: give up after this many seconds of waiting in all (default 3600)",
+    )
+    attack.add_argument(
         "--attack",
         required=True,
-        choices=attack_names(),
+        choices=ATTACK_NAMES,
         metavar="NAME",
-        help=f"one of: {', '.join(attack_names())}",
+        help=f"one of: {', '.join(ATTACK_NAMES)}",
     )
     attack.add_argument("--budget", required=True, type=_positive_int, help="most queries (rows) to send")
     attack.add_argument("--seed", type=_positive_int, default=0)
-    attack.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    attack.add_argument(
+        "--json",
+        action="store_true",
+        help="also print one JSON object on the last line (fidelity keys are null without a judge: see README)",
+    )
     attack.add_argument("--family", help="model family, when the API does not publish it")
     attack.add_argument("--activation", choices=ACTIVATIONS, help="mlp activation, when not published")
     attack.add_argument("--hidden", type=_positive_int, help="mlp hidden units, when not published")
@@ -163,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--pool-csv", type=Path, help="learning attacks: your own rows to query (CSV)")
     attack.add_argument(
         "--strategy",
-        choices=("random", "adaptive", "uncertainty", "kcenter", "mix"),
-        help="knockoff: random|adaptive; active: uncertainty|kcenter|mix",
+        choices=sorted({s for options in STRATEGIES.values() for s in options}),
+        help="; ".join(f"{a}: {'|'.join(options)}" for a, options in STRATEGIES.items()),
     )
     attack.add_argument(
         "--labels-only",
@@ -181,13 +204,13 @@ def _cmd_datasets() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from modelsteal.datasets import DATASETS
+    from modelsteal.catalog import DATASET_SUMMARIES
 
     table = Table(title="Bundled data sets (nothing is downloaded)")
     table.add_column("name")
     table.add_column("what")
-    for entry in DATASETS.values():
-        table.add_row(entry.name, entry.summary)
+    for name, summary in DATASET_SUMMARIES.items():
+        table.add_row(name, summary)
     Console().print(table)
     print("Your own data: modelsteal train --csv PATH --target COLUMN ...")
     return 0
@@ -214,18 +237,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from modelsteal.datasets import load_csv, load_dataset
     from modelsteal.errors import InvalidInput
     from modelsteal.victims import TrainOptions, save_model_dir, train_victim
+    from modelsteal.victims.model_dir import check_writable
     from modelsteal.victims.training import test_accuracy
 
+    check_writable(args.out, overwrite=args.force)  # before minutes of training, not after
+    _torch_single_thread()
     if args.csv is not None:
         if not args.target:
             raise InvalidInput("--csv needs --target COLUMN, the column to predict")
         data = load_csv(args.csv, args.target)
     else:
         data = load_dataset(args.dataset)
+    for warning in data.info.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    pool = None
     if args.victim_rows is not None:
         from modelsteal.datasets.thief import split_for_theft
 
-        data, _ = split_for_theft(data, victim_rows=args.victim_rows, random_state=0)
+        data, held_out = split_for_theft(data, victim_rows=args.victim_rows, random_state=0)
+        pool = (held_out.X, held_out.y, held_out.description)
     options = TrainOptions(
         hidden=args.hidden,
         activation=args.activation,
@@ -236,12 +266,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.victim_rows is not None:
         victim.details["victim_rows"] = args.victim_rows
     accuracy = test_accuracy(victim, data)
-    out = save_model_dir(victim, data, args.out, seed=args.seed, test_accuracy=accuracy)
+    out = save_model_dir(
+        victim, data, args.out, seed=args.seed, test_accuracy=accuracy, pool=pool, overwrite=args.force
+    )
     dropped = data.info.get("rows_dropped_missing")
     extra = f"; {dropped} rows dropped for missing values" if dropped else ""
+    kept = f"; {pool[0].shape[0]} held-out rows kept as the thief's pool" if pool is not None else ""
     print(
         f"trained {args.model} on {data.name} ({data.n_features} features, {data.n_classes} classes{extra}): "
-        f"test accuracy {accuracy:.4f}; wrote {out}"
+        f"test accuracy {accuracy:.4f}; wrote {out}{kept}"
     )
     return 0
 
@@ -274,12 +307,23 @@ def print_results(rows: Sequence[dict[str, Any]], title: str) -> None:
     Console(width=120).print(table)
 
 
-def _cmd_attack(args: argparse.Namespace) -> int:
-    from rich.console import Console
+#: what ``attack --json`` always holds; fidelity keys are null when nothing can judge the copy
+JSON_KEYS = (
+    "attack",
+    "queries",
+    "seconds",
+    "cost",
+    "fidelity_test",
+    "fidelity_uniform",
+    "tv_test",
+    "evaluated",
+)
 
-    from modelsteal.attacks.registry import LEARNING_NAMES
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from modelsteal.catalog import LEARNING_ATTACKS, STRATEGIES
     from modelsteal.errors import InvalidInput
-    from modelsteal.experiment import steal_model_dir, steal_url
+    from modelsteal.progress import Reporter
 
     options: dict[str, Any] = {}
     if args.family:
@@ -294,18 +338,16 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             if args.attack != "path-finding":
                 raise InvalidInput(f"--{key} goes with --attack path-finding")
             options[key] = getattr(args, key)
-    learning = args.attack in LEARNING_NAMES
+    learning = args.attack in LEARNING_ATTACKS
     if (args.pool or args.pool_csv or args.strategy or args.labels_only) and not learning:
         raise InvalidInput(
-            f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(LEARNING_NAMES)})"
+            f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(LEARNING_ATTACKS)})"
         )
     if args.strategy:
-        allowed = {"knockoff": ("random", "adaptive"), "active": ("uncertainty", "kcenter", "mix")}.get(
-            args.attack
-        )
+        allowed = STRATEGIES.get(args.attack)
         if allowed is None or args.strategy not in allowed:
             raise InvalidInput(
-                "--strategy: knockoff takes random|adaptive, active takes uncertainty|kcenter|mix"
+                "--strategy: " + "; ".join(f"{a} takes {'|'.join(o)}" for a, o in STRATEGIES.items())
             )
         options["policy" if args.attack == "knockoff" else "strategy"] = args.strategy
     if args.labels_only:
@@ -313,8 +355,21 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     pool = args.pool or ("in-distribution" if learning and args.pool_csv is None else None)
     name: str | None
     family: str | None
-    with Console(stderr=True).status(f"stealing {args.target} with {args.attack} …"):
+    reporter = Reporter()
+    with reporter.stage(f"stealing {args.target} with {args.attack}", total=args.budget) as stage:
+
+        def waited(seconds: float, exc: Exception) -> None:
+            print(
+                f"{exc}: waiting {seconds:.0f} s (--max-wait {args.max_wait:.0f})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        hooks: dict[str, Any] = {"on_sent": stage.advance, "on_wait": waited}
+        _torch_single_thread()
         if args.target.startswith(("http://", "https://")):
+            from modelsteal.experiment import steal_url
+
             api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
             if not api_key:
                 raise InvalidInput("an http:// target needs --api-key KEY (or $MODELSTEAL_API_KEY)")
@@ -332,14 +387,19 @@ def _cmd_attack(args: argparse.Namespace) -> int:
                 eval_dir=args.eval,
                 n_uniform=args.n_uniform,
                 wait=args.wait,
+                max_wait=args.max_wait,
                 pool=pool,
                 pool_csv=args.pool_csv,
+                hooks=hooks,
             )
             title = f"{name}: {family} at {args.target}"
         else:
+            from modelsteal.experiment import steal_model_dir
             from modelsteal.oracle import OutputMode
             from modelsteal.victims import read_card
 
+            if args.eval is not None:
+                raise InvalidInput("--eval judges an http:// attack; a model directory judges itself")
             card = read_card(args.target)
             mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
             result = steal_model_dir(
@@ -352,13 +412,19 @@ def _cmd_attack(args: argparse.Namespace) -> int:
                 n_uniform=args.n_uniform,
                 pool=pool,
                 pool_csv=args.pool_csv,
+                hooks=hooks,
             )
             name, family = card.get("name"), card.get("family")
             title = f"{name}: {family} on {card.get('dataset')}"
     summary = result.summary()
     summary["victim"] = name
     summary["family"] = family
+    summary["evaluated"] = result.comparison is not None
+    for key in JSON_KEYS:
+        summary.setdefault(key, None)
     print_results([summary], title)
+    if result.comparison is None:
+        print("fidelity not measured: pass --eval DIR, the model directory of the model the API serves")
     if "leaves" in summary:
         print(f"leaves found: {summary['leaves']} ({summary.get('queries_per_leaf')} queries per leaf)")
     if "warning" in summary:
@@ -369,29 +435,71 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import socket
+
     import uvicorn
 
+    from modelsteal.errors import InvalidInput
     from modelsteal.gateway import Gateway, Policy, create_app
+    from modelsteal.gateway.http_protocol import JSONErrorProtocol
+    from modelsteal.gateway.limiter import LimiterUnavailable
 
+    _torch_single_thread()
     policy = Policy.load(args.policy) if args.policy else Policy()
-    gateway = Gateway.from_dirs(
-        args.dirs, policy=policy, db=args.db, redis_url=args.redis_url, durable=args.durable
-    )
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror}); pass another --port, or stop the "
+            "server that holds it"
+        ) from None
+    try:
+        gateway = Gateway.from_dirs(
+            args.dirs, policy=policy, db=args.db, redis_url=args.redis_url, durable=args.durable
+        )
+        try:
+            gateway.limiter.check()
+        except LimiterUnavailable as exc:
+            raise InvalidInput(
+                f"{exc}; start Redis there, or drop --redis-url to keep limits in this process"
+            ) from None
+        gateway.check_keys()
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(gateway, admin_key=args.admin_key or os.environ.get("MODELSTEAL_ADMIN_KEY"))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, http=JSONErrorProtocol)
     print(
         f"serving {', '.join(gateway.models)} on http://{args.host}:{args.port} (log: {args.db})", flush=True
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from modelsteal.gateway import Policy, Store
+    from modelsteal.errors import InvalidInput
+    from modelsteal.gateway.store import Store
 
+    if args.keys_command != "create" and not args.db.is_file():
+        raise InvalidInput(
+            f"no gateway database at {args.db}; pass the --db file that `serve` and `keys create` use"
+        )
     store = Store(args.db)
     if args.keys_command == "create":
         if args.policy:
+            from modelsteal.gateway.policy import Policy
+
             Policy.load(args.policy).tier(args.tier)
+        elif args.tier != "default":
+            print(
+                f"note: tier {args.tier!r} is not checked without --policy; `serve` refuses to start "
+                "if its policy lacks it",
+                file=sys.stderr,
+            )
         key = store.create_key(args.name, args.tier)
         print(key)
         print(
@@ -401,6 +509,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     elif args.keys_command == "revoke":
         store.set_flag(args.name, "revoked", True)
         print(f"revoked {args.name!r}")
+    elif args.json:
+        print(json.dumps([c.to_dict() for c in store.clients()]))
     else:
         for c in store.clients():
             state = "revoked" if c.revoked else "blocked" if c.blocked else "active"
@@ -410,7 +520,9 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from modelsteal.audit import audit_log
-    from modelsteal.gateway import Policy
+    from modelsteal.gateway.policy import Policy
+
+    _torch_single_thread()
 
     config = None
     if args.policy is not None:
@@ -432,50 +544,50 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect_eval(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from modelsteal.detection_eval import default_plans, evaluate, format_report
+    from modelsteal.progress import Reporter
 
-    from modelsteal.detection_eval import evaluate, format_report
-
-    console = Console(stderr=True)
-    with console.status("training victims and playing honest clients and attacks …") as status:
+    _torch_single_thread()
+    steps = 2 + len(default_plans())  # training the victims, the honest clients, each attack
+    with Reporter().stage("detect-eval", total=steps, unit="steps") as stage:
         report = evaluate(
-            n_benign=args.benign,
-            benign_queries=args.queries,
-            seed=args.seed,
-            progress=lambda msg: status.update(msg),
+            n_benign=args.benign, benign_queries=args.queries, seed=args.seed, progress=stage.step
         )
     print(format_report(report))
     return 0
+
+
+def _torch_single_thread() -> None:
+    """One thread for torch (the commands that train or serve import it; the others never do)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+COMMANDS: dict[str, Any] = {
+    "datasets": lambda args: _cmd_datasets(),
+    "attacks": lambda args: _cmd_attacks(),
+    "train": lambda args: _cmd_train(args),
+    "attack": lambda args: _cmd_attack(args),
+    "serve": lambda args: _cmd_serve(args),
+    "keys": lambda args: _cmd_keys(args),
+    "audit": lambda args: _cmd_audit(args),
+    "detect-eval": lambda args: _cmd_detect_eval(args),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
     try:
-        if args.command == "datasets":
-            return _cmd_datasets()
-        if args.command == "attacks":
-            return _cmd_attacks()
-        if args.command == "train":
-            return _cmd_train(args)
-        if args.command == "attack":
-            return _cmd_attack(args)
-        if args.command == "serve":
-            return _cmd_serve(args)
-        if args.command == "keys":
-            return _cmd_keys(args)
-        if args.command == "audit":
-            return _cmd_audit(args)
-        if args.command == "detect-eval":
-            return _cmd_detect_eval(args)
+        return int(COMMANDS[args.command](args))
     except ModelStealError as exc:
         print(f"modelsteal: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    parser.error(f"unknown command {args.command!r}")
+    except KeyboardInterrupt:
+        print("modelsteal: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -203,7 +203,9 @@ def evaluate(
 ) -> DetectionReport:
     """Run ``plans`` and ``n_benign`` honest clients per model through one monitored gateway."""
     say = progress or (lambda _msg: None)
-    models = models or build_models(seed)
+    if models is None:
+        models = build_models(seed)
+        say(f"trained {len(models)} victims")
     plans = plans if plans is not None else default_plans()
     policy = detection_policy(config)
     tmp = None

@@ -42,6 +42,18 @@ class RateLimited(ModelStealError):
         self.retry_after = retry_after
 
 
+class BatchTooLarge(InvalidInput):
+    """The API takes at most ``max_rows`` rows in one request (its batch limit, or a rate
+    limit smaller than the batch); the oracle splits the batch and sends the pieces."""
+
+    code = "batch_too_large"
+
+    def __init__(self, message: str, *, max_rows: int, code: str = "batch_too_large") -> None:
+        super().__init__(message)
+        self.max_rows = max_rows
+        self.code = code
+
+
 class Refused(ModelStealError):
     """The API refused the batch for good (bad key, revoked, blocked, ...)."""
 

@@ -10,12 +10,13 @@ import numpy as np
 from modelsteal.attacks.base import ExtractionResult
 from modelsteal.attacks.registry import make_attack
 from modelsteal.datasets import dataset_names, load_dataset
+from modelsteal.datasets.csv_import import read_csv_frame
 from modelsteal.datasets.thief import ThiefPool, make_pool, patches_pool, split_for_theft, uniform_pool
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.metrics.fidelity import DEFAULT_N_UNIFORM, EvalSet
-from modelsteal.oracle import LocalTransport, Oracle, OutputMode
-from modelsteal.victims.model_dir import ModelDir, load_model_dir
+from modelsteal.oracle import LocalTransport, ModelInfo, Oracle, OutputMode
+from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_pool
 
 
 def eval_set_for(model_dir: ModelDir, *, n_uniform: int = DEFAULT_N_UNIFORM, seed: int = 0) -> EvalSet:
@@ -30,7 +31,13 @@ def eval_set_for(model_dir: ModelDir, *, n_uniform: int = DEFAULT_N_UNIFORM, see
     )
 
 
-def local_oracle(model_dir: ModelDir, *, output_mode: OutputMode | None = None, price: float = 0.0) -> Oracle:
+def local_oracle(
+    model_dir: ModelDir,
+    *,
+    output_mode: OutputMode | None = None,
+    price: float = 0.0,
+    hooks: dict[str, Any] | None = None,
+) -> Oracle:
     transport = LocalTransport(
         model_dir.victim,
         output_mode=output_mode,
@@ -38,7 +45,7 @@ def local_oracle(model_dir: ModelDir, *, output_mode: OutputMode | None = None, 
         name=str(model_dir.card.get("name", model_dir.path.name)),
         class_names=tuple(model_dir.card["classes"]),
     )
-    return Oracle(transport)
+    return Oracle(transport, **(hooks or {}))
 
 
 def thief_pool(
@@ -46,36 +53,36 @@ def thief_pool(
     space: FeatureSpace,
     *,
     card: dict[str, Any] | None = None,
+    model_dir: str | Path | None = None,
     csv: str | Path | None = None,
     n: int = 2000,
     seed: int = 0,
 ) -> ThiefPool:
     """The attacker's pool for a learning attack.
 
-    ``csv``: the attacker's own rows (a CSV file whose columns are the published features).
+    ``csv``: the attacker's own rows: a CSV file with the model's original columns (text
+    values are one-hot encoded with the levels the API publishes; the victim's target
+    column, if present, is ignored), or with the published one-hot columns themselves.
     ``in-distribution``: the training rows the victim never saw when it was trained with
-    ``modelsteal train --victim-rows N``; otherwise the victim's own training split (the
-    attacker then holds the owner's data, which the pool's description says).
+    ``modelsteal train --victim-rows N`` (kept in the model directory); otherwise the
+    victim's own training split (the attacker then holds the owner's data, which the
+    pool's description says).
     """
     if csv is not None:
-        import pandas as pd
-
-        frame = pd.read_csv(csv)
-        missing = [c for c in space.names if c not in frame.columns]
-        if missing:
-            raise InvalidInput(f"{csv} lacks the published features {', '.join(missing[:5])}")
-        return ThiefPool(
-            "csv", space.validate(frame[list(space.names)].to_numpy(dtype=np.float64)), None, str(csv)
-        )
+        return csv_pool(csv, space, target=((card or {}).get("dataset_info") or {}).get("target"))
     if kind in ("patches", "uniform"):
         if kind == "patches":
             return patches_pool(space, n, random_state=seed)
         return uniform_pool(space, n, random_state=seed)
+    if kind == "in-distribution" and model_dir is not None:
+        held_out = load_pool(model_dir)
+        if held_out is not None:
+            return ThiefPool("in-distribution", *held_out)
     dataset = (card or {}).get("dataset")
     if dataset not in dataset_names():
         raise InvalidInput(
-            f"--pool {kind} needs the victim's bundled data set (a model directory or --eval DIR); "
-            "use --pool patches, --pool uniform or --pool-csv FILE"
+            f"--pool {kind} needs rows like the victim's: train it with --victim-rows N (the rest is kept "
+            "as the pool), or pass --pool-csv FILE, --pool patches or --pool uniform"
         )
     data = load_dataset(str(dataset))
     if kind == "in-distribution":
@@ -91,6 +98,32 @@ def thief_pool(
     return make_pool(kind, data, n=n, random_state=seed)
 
 
+def csv_pool(path: str | Path, space: FeatureSpace, *, target: str | None = None) -> ThiefPool:
+    """A pool from the attacker's CSV: original columns (encoded here) or the one-hot columns."""
+    frame = read_csv_frame(path)
+    if all(name in frame.columns for name in space.names):
+        frame = frame[list(space.names)].dropna()
+        try:
+            X = frame.to_numpy(dtype=np.float64)
+        except ValueError:
+            raise InvalidInput(f"{path}: the published feature columns must hold numbers") from None
+    else:
+        raw = [name for name, _ in space.raw_fields()]
+        missing = [c for c in raw if c not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"{path} lacks the model's columns {', '.join(missing[:5])}; its columns are "
+                f"{', '.join(map(str, frame.columns[:8]))}"
+            )
+        frame = frame[raw].dropna()
+        X = space.encode_records(frame.to_dict("records"), what=f"{Path(path).name} row")
+    if X.shape[0] == 0:
+        raise InvalidInput(f"{path} has no complete row to query")
+    X = space.clip(X)  # rows beyond the published bounds would be refused by the API
+    ignored = f", its {target!r} column ignored" if target and target in frame.columns else ""
+    return ThiefPool("csv", space.validate(X), None, f"{X.shape[0]} rows of {path}{ignored}")
+
+
 def steal_model_dir(
     path: str | Path,
     attack: str,
@@ -102,6 +135,7 @@ def steal_model_dir(
     n_uniform: int = DEFAULT_N_UNIFORM,
     pool: str | None = None,
     pool_csv: str | Path | None = None,
+    hooks: dict[str, Any] | None = None,
 ) -> ExtractionResult:
     """Train nothing, load ``path``, run ``attack`` against it in memory and judge the copy.
 
@@ -111,10 +145,15 @@ def steal_model_dir(
     options = dict(options or {})
     if pool is not None or pool_csv is not None:
         options["pool"] = thief_pool(
-            pool or "csv", model_dir.feature_space, card=model_dir.card, csv=pool_csv, seed=seed
+            pool or "csv",
+            model_dir.feature_space,
+            card=model_dir.card,
+            model_dir=model_dir.path,
+            csv=pool_csv,
+            seed=seed,
         )
     attacker = make_attack(attack, **options)
-    oracle = local_oracle(model_dir, output_mode=output_mode)
+    oracle = local_oracle(model_dir, output_mode=output_mode, hooks=hooks)
     return attacker.run(
         oracle,
         budget=budget,
@@ -134,29 +173,62 @@ def steal_url(
     eval_dir: str | Path | None = None,
     n_uniform: int = DEFAULT_N_UNIFORM,
     wait: bool = False,
+    max_wait: float = 3600.0,
     pool: str | None = None,
     pool_csv: str | Path | None = None,
+    hooks: dict[str, Any] | None = None,
 ) -> tuple[ExtractionResult, str, str | None]:
-    """Run ``attack`` over HTTP against ``url``; judge it on ``eval_dir`` when given."""
+    """Run ``attack`` over HTTP against ``url``; judge it on ``eval_dir`` when given.
+
+    Everything that can be checked is checked before the first query is sent (and
+    charged): the attack's options, the pool, and that ``eval_dir`` holds a model with
+    the API's features and classes. ``hooks``: ``on_sent``/``on_wait`` for the oracle.
+    """
     from modelsteal.oracle.http import HTTPTransport
 
     transport = HTTPTransport(url, api_key)
     try:
-        oracle = Oracle(transport, wait_on_rate_limit=wait)
+        oracle = Oracle(transport, wait_on_rate_limit=wait, max_wait=max_wait, **(hooks or {}))
         info = oracle.info
         eval_set = None
         card = None
+        judge = None
         if eval_dir is not None:
             judge = load_model_dir(eval_dir)
+            check_same_model(info, judge)
             card = judge.card
-            eval_set = eval_set_for(judge, n_uniform=n_uniform, seed=seed)
         options = dict(options or {})
         if pool is not None or pool_csv is not None:
             options["pool"] = thief_pool(
-                pool or "csv", info.feature_space, card=card, csv=pool_csv, seed=seed
+                pool or "csv",
+                info.feature_space,
+                card=card,
+                model_dir=judge.path if judge is not None else None,
+                csv=pool_csv,
+                seed=seed,
             )
         attacker = make_attack(attack, **options)
+        if judge is not None:
+            eval_set = eval_set_for(judge, n_uniform=n_uniform, seed=seed)
         result = attacker.run(oracle, budget=budget, random_state=seed, eval_set=eval_set)
     finally:
         transport.close()
     return result, info.name, info.family
+
+
+def check_same_model(info: ModelInfo, judge: ModelDir) -> None:
+    """``--eval DIR`` must hold a model with the API's features and classes, or nothing is judged."""
+    space = judge.feature_space
+    theirs = info.feature_space
+    if space.n_features != theirs.n_features or space.names != theirs.names:
+        raise InvalidInput(
+            f"--eval {judge.path} takes {space.n_features} features, but {info.name} at the API takes "
+            f"{theirs.n_features}{' with other names' if space.n_features == theirs.n_features else ''}; "
+            "pass the model directory of the model the API serves"
+        )
+    classes = tuple(str(c) for c in judge.card["classes"])
+    if classes != tuple(info.classes):
+        raise InvalidInput(
+            f"--eval {judge.path} has classes {', '.join(classes[:6])}, but the API answers "
+            f"{', '.join(info.classes[:6])}; pass the model directory of the model the API serves"
+        )

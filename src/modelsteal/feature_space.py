@@ -22,6 +22,39 @@ from modelsteal.random import RandomState, check_random_state
 FloatArray = NDArray[np.float64]
 
 
+class RecordError(InvalidInput):
+    """A row given as an object could not be encoded; ``code`` names what was wrong."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _level_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _number(value: Any, name: str, i: int, what: str) -> float:
+    if isinstance(value, bool):
+        raise RecordError("not_numeric", f"{what} {i}: {name!r} is {value!r}; it takes a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise RecordError(
+                "not_numeric", f"{what} {i}: {name!r} is {value!r}; it takes a number"
+            ) from None
+    if not np.isfinite(number):
+        raise RecordError("not_finite", f"{what} {i}: {name!r} is {value!r}; send a finite number")
+    return number
+
+
 @dataclass(frozen=True)
 class CategoricalGroup:
     """A categorical feature, one-hot encoded into ``columns`` (one per level)."""
@@ -202,6 +235,73 @@ class FeatureSpace:
 
     def clip(self, X: FloatArray) -> FloatArray:
         return np.clip(X, self.lower, self.upper)
+
+    # ------------------------------------------------------------------ raw records
+    def raw_fields(self) -> list[tuple[str, CategoricalGroup | int]]:
+        """The columns as a person wrote them before one-hot encoding, in order: a
+        continuous column's index, or a categorical feature's group."""
+        group_of = {g.columns[0]: g for g in self.categorical}
+        fields: list[tuple[str, CategoricalGroup | int]] = []
+        for col in range(self.n_features):
+            if col in group_of:
+                fields.append((group_of[col].name, group_of[col]))
+            elif not self._categorical_mask[col]:
+                fields.append((self.names[col], col))
+        return fields
+
+    def encode_records(
+        self,
+        records: Sequence[Any],
+        *,
+        allow_missing: bool = False,
+        ignore: Sequence[str] = (),
+        what: str = "row",
+    ) -> FloatArray:
+        """Rows given as objects of original column names and values (``{"age": 30, "city":
+        "Boston"}``) as the model's numeric rows: text values one-hot encoded by the levels the
+        model was trained on. ``None`` is a missing value (NaN) where ``allow_missing``."""
+        fields = self.raw_fields()
+        known = {name for name, _ in fields}
+        skip = set(ignore)
+        X = np.zeros((len(records), self.n_features))
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise RecordError(
+                    "invalid_record",
+                    f"{what} {i} is {type(record).__name__}; send an object of column values",
+                )
+            unknown = [k for k in record if k not in known and k not in skip]
+            if unknown:
+                raise RecordError(
+                    "unknown_field",
+                    f"{what} {i} has field {unknown[0]!r}, which the model does not take; "
+                    f"its fields are: {', '.join(sorted(known))}",
+                )
+            for name, where in fields:
+                if name not in record:
+                    raise RecordError("missing_field", f"{what} {i} lacks field {name!r}")
+                value = record[name]
+                if value is None or (isinstance(value, float) and value != value):
+                    if not allow_missing:
+                        raise RecordError(
+                            "missing_feature",
+                            f"{what} {i}: {name!r} is missing; send a value for every field",
+                        )
+                    cols = list(where.columns) if isinstance(where, CategoricalGroup) else [where]
+                    X[i, cols] = np.nan
+                    continue
+                if isinstance(where, CategoricalGroup):
+                    text = _level_text(value)
+                    if text not in where.levels:
+                        shown = ", ".join(where.levels[:10]) + (" ..." if len(where.levels) > 10 else "")
+                        raise RecordError(
+                            "unknown_level",
+                            f"{what} {i}: {name!r} is {value!r}, a value the model never saw; it knows: {shown}",
+                        )
+                    X[i, where.columns[where.levels.index(text)]] = 1.0
+                else:
+                    X[i, where] = _number(value, name, i, what)
+        return X
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:

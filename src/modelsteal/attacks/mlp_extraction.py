@@ -255,7 +255,9 @@ class ReluCriticalPoints:
         fs = self.ctx.info.feature_space
         if fs.categorical:
             raise InvalidInput(
-                "the ReLU attack walks lines through a continuous box; one-hot features are not supported"
+                "the ReLU attack walks lines through a continuous box, and this model has one-hot features "
+                f"({', '.join(g.name for g in fs.categorical[:3])}); steal it with --attack retrain-adaptive "
+                "(labels), or a learning attack with your rows (--attack knockoff --pool-csv FILE)"
             )
         self.d = fs.n_features
         self.eta = 1e-6  # step for one-sided slopes along a line, in cube units

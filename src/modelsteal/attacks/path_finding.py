@@ -472,6 +472,19 @@ class PathFinding(ExtractionAttack):
             ctx.notes["unexplored_nodes"] = explorer.partial_leaves
         ctx.notes["queries_per_leaf"] = round(ctx.oracle.queries / max(len(explorer.leaves), 1), 2)
         ctx.notes["distinct_answers"] = len(explorer.payload)
+        found = len(explorer.leaves)
+        distinct = len({leaf.answer for leaf in explorer.leaves})
+        pure = sum(1 for leaf in explorer.leaves if float(np.max(leaf.proba)) >= 1.0 - 1e-12)
+        if (
+            "warning" not in ctx.notes
+            and info.output_mode.kind == "probabilities"
+            and (pure or distinct < found)
+        ):
+            ctx.notes["warning"] = (
+                f"{found} leaves found, {distinct} distinct answers, {pure} pure: with plain probabilities every "
+                "pure leaf answers [1, 0, ...], so leaves that answer alike can be taken for one and fidelity "
+                "falls; an API that answers BigML-style confidences tells them apart (--output-mode confidence)"
+            )
         classes = np.arange(info.n_classes)
         return StolenTree.from_leaves(space, classes, explorer.leaves)
 

@@ -55,7 +55,9 @@ def split(
     if classes.size < 2:
         raise InvalidInput(f"{name}: the target has a single class ({classes[0]!r}); need two or more")
     counts = np.bincount(y)
-    stratify = y if counts.min() >= 2 else None
+    n_test = int(np.ceil(TEST_SIZE * y.size))
+    # a stratified split needs two rows of every class and room for each class on both sides
+    stratify = y if counts.min() >= 2 and min(n_test, y.size - n_test) >= classes.size else None
     X_tr, X_te, y_tr, y_te = train_test_split(
         X, y, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=stratify
     )

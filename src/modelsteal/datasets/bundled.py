@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import datasets as skd
 
+from modelsteal.catalog import DATASET_SUMMARIES
 from modelsteal.datasets.base import Dataset, split
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
@@ -113,19 +114,19 @@ class DatasetEntry:
     summary: str
 
 
+_LOADERS: dict[str, Callable[[], Dataset]] = {
+    "iris": _iris,
+    "wine": _wine,
+    "breast_cancer": _breast_cancer,
+    "digits": _digits,
+    "mnist5k": _mnist5k,
+    "moons": _moons,
+    "circles": _circles,
+    "blobs": _blobs,
+    "classification5": _classification5,
+}
 DATASETS: dict[str, DatasetEntry] = {
-    e.name: e
-    for e in [
-        DatasetEntry("iris", _iris, "150 rows, 4 features, 3 classes"),
-        DatasetEntry("wine", _wine, "178 rows, 13 features, 3 classes"),
-        DatasetEntry("breast_cancer", _breast_cancer, "569 rows, 30 features, 2 classes"),
-        DatasetEntry("digits", _digits, "1,797 images 8x8, 10 classes"),
-        DatasetEntry("mnist5k", _mnist5k, "5,000 MNIST images 28x28, 10 classes"),
-        DatasetEntry("moons", _moons, "1,000 rows, 2 features, 2 classes (generated)"),
-        DatasetEntry("circles", _circles, "1,000 rows, 2 features, 2 classes (generated)"),
-        DatasetEntry("blobs", _blobs, "1,500 rows, 6 features, 4 classes (generated)"),
-        DatasetEntry("classification5", _classification5, "2,000 rows, 20 features, 5 classes (generated)"),
-    ]
+    name: DatasetEntry(name, _LOADERS[name], summary) for name, summary in DATASET_SUMMARIES.items()
 }
 
 _cache: dict[str, Dataset] = {}

@@ -20,6 +20,10 @@ from modelsteal.feature_space import CategoricalGroup, FeatureSpace
 
 MISSING_MARKERS = ["?", "", "NA", "N/A", "NaN", "nan", "null", "NULL"]
 MAX_LEVELS = 100
+#: a text column with more distinct values than this (and than this share of the rows) is
+#: probably an identifier, whose one-hot columns only let a model memorise rows
+ID_LIKE_LEVELS = 20
+ID_LIKE_SHARE = 0.5
 
 
 def _read_text(path: Path) -> str:
@@ -41,8 +45,8 @@ def _read_text(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def load_csv(path: str | Path, target: str, *, name: str | None = None) -> Dataset:
-    """Read ``path`` and return a split :class:`Dataset` with ``target`` as the label."""
+def read_csv_frame(path: str | Path) -> pd.DataFrame:
+    """The cells of a CSV file as stripped text, missing markers as NaN (no row dropped yet)."""
     path = Path(path)
     text = _read_text(path)
     if not text.strip():
@@ -67,15 +71,22 @@ def load_csv(path: str | Path, target: str, *, name: str | None = None) -> Datas
     except pd.errors.ParserError as exc:
         raise InvalidInput(f"{path.name} is not valid CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame) == 0:
+        raise InvalidInput(f"{path.name} has a header but no data rows")
+    frame = frame.apply(lambda col: col.str.strip())
+    return frame.replace({m: np.nan for m in MISSING_MARKERS})
+
+
+def load_csv(path: str | Path, target: str, *, name: str | None = None) -> Dataset:
+    """Read ``path`` and return a split :class:`Dataset` with ``target`` as the label."""
+    path = Path(path)
+    frame = read_csv_frame(path)
     if target not in frame.columns:
         raise InvalidInput(
             f"no column {target!r} in {path.name}; its columns are: {', '.join(frame.columns)}"
         )
-    if len(frame) == 0:
-        raise InvalidInput(f"{path.name} has a header but no data rows")
-    frame = frame.apply(lambda col: col.str.strip())
-    frame = frame.replace({m: np.nan for m in MISSING_MARKERS})
     rows_read = len(frame)
+    frame_all = frame
     frame = frame.dropna(axis=0, how="any")
     dropped = rows_read - len(frame)
     if len(frame) == 0:
@@ -89,8 +100,22 @@ def load_csv(path: str | Path, target: str, *, name: str | None = None) -> Datas
         if np.all(np.equal(np.mod(y_raw, 1), 0)):
             y_raw = y_raw.astype(np.int64)
     if np.unique(y_raw).size < 2:
+        before = frame_all[target].dropna().unique()
+        hint = (
+            f" after dropping {dropped} rows with a missing value (with them it has {before.size} classes: "
+            "fill in or remove the empty cells of the other columns)"
+            if dropped and before.size >= 2
+            else ""
+        )
         raise InvalidInput(
-            f"column {target!r} of {path.name} has a single class; a classifier needs two or more"
+            f"column {target!r} of {path.name} has a single class{hint}; a classifier needs two or more"
+        )
+    warnings: list[str] = []
+    n_classes = int(np.unique(y_raw).size)
+    if n_classes > max(20, len(frame) // 10) and not y_numeric.isna().any():
+        warnings.append(
+            f"the target {target!r} is numeric with {n_classes} distinct values over {len(frame)} rows: "
+            "modelsteal trains classifiers, so each value is a class; bin it into a few classes if it is a quantity"
         )
 
     columns: list[np.ndarray] = []
@@ -104,12 +129,24 @@ def load_csv(path: str | Path, target: str, *, name: str | None = None) -> Datas
         numeric = pd.to_numeric(frame[col], errors="coerce")
         if not numeric.isna().any():
             values = numeric.to_numpy(dtype=np.float64)
+            if values.size >= ID_LIKE_LEVELS and np.all(np.mod(values, 1) == 0):
+                distinct = np.unique(values)
+                if distinct.size == values.size and distinct[-1] - distinct[0] == values.size - 1:
+                    warnings.append(
+                        f"column {col!r} numbers the rows ({int(distinct[0])}..{int(distinct[-1])}, each once): "
+                        "an identifier tells a model nothing about new rows; drop it"
+                    )
             columns.append(values)
             names.append(col)
             lower.append(float(values.min()))
             upper.append(float(values.max()))
             continue
         levels = sorted(frame[col].unique().tolist())
+        if len(levels) > max(ID_LIKE_LEVELS, ID_LIKE_SHARE * len(frame)):
+            warnings.append(
+                f"column {col!r} has {len(levels)} distinct text values in {len(frame)} rows (an identifier?): "
+                f"it becomes {len(levels)} one-hot features; drop it if it does not describe the row"
+            )
         if len(levels) > MAX_LEVELS:
             raise InvalidInput(
                 f"column {col!r} of {path.name} has {len(levels)} distinct text values; "
@@ -132,6 +169,7 @@ def load_csv(path: str | Path, target: str, *, name: str | None = None) -> Datas
         "rows_read": rows_read,
         "rows_dropped_missing": dropped,
         "categorical": [g.name for g in groups],
+        "warnings": warnings,
     }
     return split(
         name or path.stem,

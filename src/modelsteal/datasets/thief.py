@@ -20,13 +20,12 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as nnf
 
+from modelsteal.catalog import POOL_KINDS
 from modelsteal.datasets.base import Dataset
 from modelsteal.datasets.bundled import load_dataset
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.random import RandomState, check_random_state
-
-POOL_KINDS = ("in-distribution", "resized", "patches", "uniform")
 
 
 @dataclass(frozen=True)

@@ -45,13 +45,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import shapiro
 
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
 
 FloatArray = NDArray[np.float64]
 ACTIONS = ("log", "flag", "throttle", "degrade", "block")
+#: PRADA's evidence on a member of a group needs at least this many distances (Shapiro-Wilk
+#: is meaningless on fewer)
+MIN_EVIDENCE_DISTANCES = 20
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,17 @@ class StreamState(ABC):
         self.alarm: Alarm | None = None
         self.last_score = float("nan")
         self.peak = float("nan")  # the most alarming score seen so far
+        self.row_flags: NDArray[np.bool_] | None = None
 
     def observe(self, X: FloatArray, proba: FloatArray, now: float = 0.0) -> Alarm | None:
-        """Take one answered batch; return an alarm the first time the stream crosses the line."""
-        self._update(X, proba, now)
+        """Take one answered batch; return an alarm the first time the stream crosses the line.
+
+        ``row_flags`` then holds, per row of the batch, whether that row shows the pattern the
+        detector counts (a new input, a narrow step, a small margin, ...), or ``None`` for a
+        detector whose finding is about the whole stream (PRADA's distribution test): a group
+        stream credits each flag to the member who sent the row.
+        """
+        self.row_flags = self._update(X, proba, now)
         self.rows += X.shape[0]
         found = self._check()
         s = self.last_score
@@ -106,8 +115,25 @@ class StreamState(ABC):
         self.last_score = score
         return Alarm(name, score, threshold, reason, self.rows) if score >= threshold else None
 
+    def evidence(self) -> float:
+        """The detector's score on what this stream holds so far, before its ``min_rows``
+        (NaN when nothing can be said yet). A group alarm names a member only when the
+        member's own stream points the same way (see ``Monitor``)."""
+        return float("nan")
+
+    def points_to_extraction(self, score: float | None = None) -> bool:
+        """Whether ``score`` (default: this stream's evidence) lies on the alarming side."""
+        score = self.evidence() if score is None else score
+        if np.isnan(score):
+            return False
+        return bool(score < self.threshold if self.low_is_alarming else score >= self.threshold)
+
+    @property
     @abstractmethod
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None: ...
+    def threshold(self) -> float: ...
+
+    @abstractmethod
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None: ...
 
     @abstractmethod
     def _check(self) -> Alarm | None: ...
@@ -166,7 +192,11 @@ class _PradaState(StreamState):
         self.stats = np.zeros((n_classes, 3))  # count, mean, M2 of each class's distances
         self.distances: deque[float] = deque(maxlen=cfg.window)
 
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None:
+        self._grow(X, proba)
+        return None  # the finding is the distribution of all distances, not a row's
+
+    def _grow(self, X: FloatArray, proba: FloatArray) -> None:
         Z = _scaled(X, self.space).astype(np.float32)
         for z, c in zip(Z, np.argmax(proba, axis=1).tolist(), strict=True):
             G = self.points[c]
@@ -189,20 +219,33 @@ class _PradaState(StreamState):
                     G = G[1:]
                 self.points[c] = np.vstack([G, z[None, :]])
 
-    def _check(self) -> Alarm | None:
-        if len(self.distances) < self.cfg.min_distances:
-            return None
+    @property
+    def threshold(self) -> float:
+        return self.cfg.delta
+
+    def _w(self) -> float:
         D = np.asarray(self.distances)
         if self.cfg.log_distances:
             D = np.log(D)
-        w = 0.0 if np.ptp(D) == 0 else float(shapiro(D).statistic)
+        from scipy.stats import shapiro  # imported here: loading scipy.stats costs ~0.3 s
+
+        return 0.0 if np.ptp(D) == 0 else float(shapiro(D).statistic)
+
+    def evidence(self) -> float:
+        return self._w() if len(self.distances) >= MIN_EVIDENCE_DISTANCES else float("nan")
+
+    def _check(self) -> Alarm | None:
+        if len(self.distances) < self.cfg.min_distances:
+            return None
+        D = self.distances
+        w = self._w()
         self.last_score = w
         if w < self.cfg.delta:
             return Alarm(
                 "prada",
                 w,
                 self.cfg.delta,
-                f"Shapiro-Wilk W={w:.3f} < {self.cfg.delta} over {D.size} minimum distances",
+                f"Shapiro-Wilk W={w:.3f} < {self.cfg.delta} over {len(D)} minimum distances",
                 self.rows,
             )
         return None
@@ -234,15 +277,30 @@ class _UniqueState(StreamState):
         self.seen: set[bytes] = set()
         self.total = 0
 
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None:
         bucket = int(now // self.cfg.period)
         if bucket != self.bucket:
             self.bucket, self.seen, self.total = bucket, set(), 0
-        for row in np.ascontiguousarray(X):
+        new = np.zeros(X.shape[0], dtype=bool)
+        for i, row in enumerate(np.ascontiguousarray(X)):
             if self.total >= self.cfg.max_rows:
                 break
-            self.seen.add(hashlib.blake2b(row.tobytes(), digest_size=8).digest())
+            digest = hashlib.blake2b(row.tobytes(), digest_size=8).digest()
+            new[i] = digest not in self.seen
+            self.seen.add(digest)
             self.total += 1
+        return new
+
+    @property
+    def threshold(self) -> float:
+        return self.cfg.threshold
+
+    def evidence(self) -> float:
+        return len(self.seen) / self.total if self.total else float("nan")
+
+    def points_to_extraction(self, score: float | None = None) -> bool:
+        score = self.evidence() if score is None else score
+        return bool(not np.isnan(score) and score > self.cfg.threshold)
 
     def _check(self) -> Alarm | None:
         early = self.cfg.all_distinct_rows
@@ -299,16 +357,17 @@ class _NarrowState(StreamState):
         self.prev_step: FloatArray | None = None
         self.flags: deque[bool] = deque(maxlen=cfg.window)
 
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None:
         Z = _scaled(X, self.space)
         missing = np.isnan(X)
+        first = self.prev is None  # the stream's first row is no step
         if self.prev is None:
             steps, missing = np.diff(Z, axis=0), missing[1:]
         else:
             steps = np.diff(np.vstack([self.prev[None, :], Z]), axis=0)
         self.prev = Z[-1].copy()
         if steps.shape[0] == 0:
-            return
+            return np.zeros(X.shape[0], dtype=bool)
         changed = (np.abs(steps) > 1e-12).sum(axis=1) + missing.sum(axis=1)
         narrow = ((changed > 0) & (changed <= self.limit)) | missing.any(axis=1)
         # a step along the previous step's line (either way) is a line search
@@ -321,8 +380,17 @@ class _NarrowState(StreamState):
         a, b = np.linalg.norm(steps, axis=1), np.linalg.norm(before, axis=1)
         cos = np.abs((steps * before).sum(axis=1)) / np.where(a * b > 0, a * b, 1.0)
         collinear = has_before & (a > 0) & (b > 0) & (cos >= self.cfg.collinear)
-        self.flags.extend((narrow | collinear).tolist())
+        flags = narrow | collinear
+        self.flags.extend(flags.tolist())
         self.prev_step = steps[-1].copy()
+        return np.concatenate([[False], flags]) if first else flags
+
+    @property
+    def threshold(self) -> float:
+        return self.cfg.threshold
+
+    def evidence(self) -> float:
+        return float(np.mean(self.flags)) if self.flags else float("nan")
 
     def _check(self) -> Alarm | None:
         if len(self.flags) < self.cfg.min_rows:
@@ -358,9 +426,18 @@ class _BoundaryState(StreamState):
         self.cfg = cfg
         self.small: deque[bool] = deque(maxlen=cfg.window)
 
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None:
         top2 = np.sort(proba, axis=1)[:, -2:] if proba.shape[1] > 1 else np.hstack([proba * 0, proba])
-        self.small.extend((top2[:, 1] - top2[:, 0] < self.cfg.margin).tolist())
+        small = top2[:, 1] - top2[:, 0] < self.cfg.margin
+        self.small.extend(small.tolist())
+        return small
+
+    @property
+    def threshold(self) -> float:
+        return self.cfg.threshold
+
+    def evidence(self) -> float:
+        return float(np.mean(self.small)) if self.small else float("nan")
 
     def _check(self) -> Alarm | None:
         if len(self.small) < self.cfg.min_rows:
@@ -393,17 +470,31 @@ class _SingleClassState(StreamState):
         self.active = n_classes >= cfg.min_classes  # with two classes, one class is no sign
         self.classes: deque[int] = deque(maxlen=cfg.window)  # -1: not sure enough
 
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None:
         sure = proba.max(axis=1) >= self.cfg.confidence
-        self.classes.extend(np.where(sure, np.argmax(proba, axis=1), -1).tolist())
+        labels = np.where(sure, np.argmax(proba, axis=1), -1)
+        self.classes.extend(labels.tolist())
+        return np.asarray(labels == self._share()[1]) if self.active else None
+
+    @property
+    def threshold(self) -> float:
+        return self.cfg.threshold
+
+    def _share(self) -> tuple[float, int]:
+        arr = np.asarray(self.classes)
+        counts = np.bincount(arr[arr >= 0]) if (arr >= 0).any() else np.zeros(1)
+        return float(counts.max() / arr.size), int(counts.argmax())
+
+    def evidence(self) -> float:
+        return self._share()[0] if self.active and self.classes else float("nan")
 
     def _check(self) -> Alarm | None:
         if not self.active or len(self.classes) < self.cfg.min_rows:
             return None
-        arr = np.asarray(self.classes)
-        counts = np.bincount(arr[arr >= 0]) if (arr >= 0).any() else np.zeros(1)
-        share = float(counts.max() / arr.size)
-        reason = f"{100 * share:.0f}% of the last {arr.size} answers are class {int(counts.argmax())} at high confidence"
+        share, top = self._share()
+        reason = (
+            f"{100 * share:.0f}% of the last {len(self.classes)} answers are class {top} at high confidence"
+        )
         return self._at_least("single_class", share, self.cfg.threshold, reason)
 
     def nbytes(self) -> int:
@@ -434,18 +525,29 @@ class _CoverageState(StreamState):
         self.weights = 1 << np.arange(cfg.bits)
         self.distinct_rows = 0  # rows that were the first in their cell
 
-    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> None:
+    def _update(self, X: FloatArray, proba: FloatArray, now: float) -> NDArray[np.bool_] | None:
         Z = _scaled(X, self.space) - 0.5
         cells = ((Z @ self.planes) > 0).astype(np.int64) @ self.weights
-        found = np.unique(np.argmax(proba, axis=1) * (2**self.cfg.bits) + cells)
-        new = found[~self.visited[found]]
-        self.visited[new] = True
-        self.distinct_rows += int(new.size)  # rows that were the first in their cell
+        keys = np.argmax(proba, axis=1) * (2**self.cfg.bits) + cells
+        found, first = np.unique(keys, return_index=True)
+        fresh = ~self.visited[found]
+        self.visited[found[fresh]] = True
+        self.distinct_rows += int(fresh.sum())  # rows that were the first in their cell
+        opened = np.zeros(X.shape[0], dtype=bool)
+        opened[first[fresh]] = True
+        return opened
 
     @property
     def progress(self) -> float:
         """The extraction-progress estimate: the share of all cells the stream has visited."""
         return float(self.visited.mean())
+
+    @property
+    def threshold(self) -> float:
+        return self.cfg.threshold
+
+    def evidence(self) -> float:
+        return self.distinct_rows / self.rows if self.rows else float("nan")
 
     def _check(self) -> Alarm | None:
         if self.rows < self.cfg.min_rows:
@@ -475,13 +577,21 @@ class DetectionConfig:
     creation_window: float = 600.0
     throttle_limits: tuple[str, ...] = ("100/hour",)
     degrade_output: str = "label"
+    group_member_rows: int = 20
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DetectionConfig:
         data = data or {}
         if not isinstance(data, dict):
             raise InvalidInput("detection must be a mapping")
-        unknown = set(data) - {"detectors", "groups", "creation_window", "throttle_limits", "degrade_output"}
+        unknown = set(data) - {
+            "detectors",
+            "groups",
+            "creation_window",
+            "throttle_limits",
+            "degrade_output",
+            "group_member_rows",
+        }
         if unknown:
             raise InvalidInput(f"detection has unknown fields: {', '.join(sorted(unknown))}")
         detectors: tuple[Detector, ...] = default_detectors()
@@ -516,7 +626,14 @@ class DetectionConfig:
             creation_window=float(data.get("creation_window", 600.0)),
             throttle_limits=tuple(check_limit(x) for x in data.get("throttle_limits", ("100/hour",))),
             degrade_output=degrade,
+            group_member_rows=_whole(data.get("group_member_rows", 20), "group_member_rows"),
         )
+
+
+def _whole(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"detection.{name} must be a whole number >= 1")
+    return value
 
 
 def default_detectors() -> tuple[Detector, ...]:

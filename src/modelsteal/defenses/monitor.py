@@ -8,9 +8,18 @@ belongs to, per served model:
   as a thief does who opens many keys at once.
 
 A group stream raises alarms only once two or more clients have fed it, so a lone client
-is judged on its own stream. An alarm on a group names every member: an attack split over
-many keys is seen as one. The monitor decides nothing; the gateway applies the policy's
-action for the detector that fired.
+is judged on its own stream. Sharing an address or a creation window is no evidence by
+itself (an office behind one NAT shares both): a group alarm names only the members whose
+own queries carry the pattern — at least ``group_member_rows`` rows in the group, and the
+share of those rows the detector flagged *in the group stream* (new inputs, narrow steps,
+small margins, new cells, ...) on the alarming side of its threshold; for PRADA, whose
+finding is about a whole distribution, the member's own stream's statistic — and it is
+raised only when two or more members qualify. A thief that splits a line search over
+keys round-robin makes each key's own steps look unrelated, but in the group stream its
+rows are the narrow steps, so its keys are named and an honest neighbour is not. An attack split over many keys is then seen as one, while honest clients
+who share a thief's address are not accused with it. A member who qualifies later is
+named then. The monitor decides nothing; the gateway applies the policy's action for the
+detector that fired.
 """
 
 from __future__ import annotations
@@ -42,8 +51,10 @@ class AlarmEvent:
 class _Stream:
     key: str
     states: list[StreamState]
-    members: set[str] = field(default_factory=set)
+    members: dict[str, int] = field(default_factory=dict)  # member -> rows it sent to this stream
     named: list[set[str]] = field(default_factory=list)  # per detector: members its alarm named
+    retry: list[int] = field(default_factory=list)  # per detector: row count to look for backers again
+    flagged: dict[str, list[int]] = field(default_factory=dict)  # member -> rows each detector flagged
 
 
 def ip_prefix(ip: str) -> str:
@@ -97,25 +108,55 @@ class Monitor:
                         key,
                         [d.stream(space, n_classes) for d in self.detectors],
                         named=[set() for _ in self.detectors],
+                        retry=[0 for _ in self.detectors],
                     )
                     self._streams[(key, model)] = stream
-                stream.members.add(client)
+                stream.members[client] = stream.members.get(client, 0) + X.shape[0]
                 is_group = not key.startswith("client:")
+                counts = stream.flagged.setdefault(client, [0] * len(self.detectors))
                 for j, (detector, state) in enumerate(zip(self.detectors, stream.states, strict=True)):
-                    if is_group and len(stream.members) < 2:
-                        state.observe(X, proba, now)
-                        state.alarm = None  # a group of one judges nobody
-                        continue
                     alarm = state.observe(X, proba, now)
+                    if state.row_flags is not None:
+                        counts[j] += int(state.row_flags.sum())
+                    if not is_group:
+                        if alarm is not None:
+                            stream.named[j].add(client)
+                            events.append(AlarmEvent(key, model, (client,), alarm, detector.action))
+                        continue
+                    if state.alarm is None:
+                        continue
                     if alarm is not None:
-                        members = tuple(sorted(stream.members))
-                        stream.named[j].update(members)
-                        events.append(AlarmEvent(key, model, members, alarm, detector.action))
-                    elif state.alarm is not None and client not in stream.named[j]:
-                        # a key that joins a group already caught is named too
+                        backed = []
+                        if state.rows >= stream.retry[j]:  # look again once members have sent more
+                            backed = self._backed(stream, j, model)
+                            stream.retry[j] = state.rows + self.config.group_member_rows
+                        if len(backed) < 2:
+                            state.alarm = None  # not yet: a group of suspects needs two of them
+                            continue
+                        stream.named[j].update(backed)
+                        events.append(AlarmEvent(key, model, tuple(backed), alarm, detector.action))
+                    elif client not in stream.named[j] and client in self._backed(stream, j, model, [client]):
+                        # a member of a caught group whose own queries now point the same way
                         stream.named[j].add(client)
                         events.append(AlarmEvent(key, model, (client,), state.alarm, detector.action))
         return events
+
+    def _backed(self, stream: _Stream, j: int, model: str, who: list[str] | None = None) -> list[str]:
+        """Members of a group whose own stream backs detector ``j``'s alarm on the group."""
+        out = []
+        state = stream.states[j]
+        for member in sorted(who if who is not None else stream.members):
+            rows = stream.members.get(member, 0)
+            if rows < self.config.group_member_rows:
+                continue
+            if state.row_flags is not None:  # the member's share of the rows the group's detector flagged
+                backed = state.points_to_extraction(stream.flagged[member][j] / rows)
+            else:
+                own = self._streams.get((f"client:{member}", model))
+                backed = own is not None and own.states[j].points_to_extraction()
+            if backed:
+                out.append(member)
+        return out
 
     def reset(self, client: str) -> None:
         """Forget a client's own streams (after an operator clears it)."""
@@ -135,6 +176,7 @@ class Monitor:
                         "stream": key,
                         "model": model,
                         "members": sorted(stream.members),
+                        "member_rows": dict(sorted(stream.members.items())),
                         "rows": stream.states[0].rows if stream.states else 0,
                         "bytes": sum(s.nbytes() for s in stream.states),
                         "detectors": {

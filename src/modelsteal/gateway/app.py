@@ -13,6 +13,7 @@ import binascii
 import hmac
 import io
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelsteal.errors import InvalidInput
+from modelsteal.gateway.limiter import LimiterUnavailable
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import hash_key
 
@@ -42,6 +44,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "retry_after": {"type": "number"},
+                "max_rows": {"type": "integer", "description": "the most rows one request may hold"},
             },
             "required": ["code", "message"],
         }
@@ -57,8 +60,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "batch or body too large"),
         (422, "bad rows: wrong feature count, not numeric, not finite, outside the feature space"),
         (429, "rate limit or quota; see Retry-After"),
+        (503, "a dependency of the server (rate-limit storage, query log) is down; nothing was charged"),
     ]
 }
+ERRORS["403"]["description"] = "key revoked or blocked, or its tier is not in the policy (unknown_tier)"
+ERRORS["413"]["description"] = (
+    "batch or body too large; a batch larger than a rate limit can never fit (batch_exceeds_limit): "
+    "the body's error.max_rows says how many rows one request may hold"
+)
 PREDICT_BODY: dict[str, Any] = {
     "required": True,
     "content": {
@@ -69,8 +78,24 @@ PREDICT_BODY: dict[str, Any] = {
                 "properties": {
                     "instances": {
                         "type": "array",
-                        "items": {"type": "array", "items": {"type": "number"}},
-                        "description": "rows of the published feature space; one row is one query",
+                        "items": {
+                            "oneOf": [
+                                {
+                                    "type": "array",
+                                    "items": {"type": ["number", "null"]},
+                                    "description": "a row of the published feature space (after one-hot encoding)",
+                                },
+                                {
+                                    "type": "object",
+                                    "additionalProperties": {"type": ["number", "string", "null"]},
+                                    "description": "a row as the original columns: numbers, and text values "
+                                    "of categorical features, which the server one-hot encodes with the "
+                                    'levels it publishes (e.g. {"age": 30, "city": "Boston"})',
+                                },
+                            ]
+                        },
+                        "description": "one row is one query; null marks a missing feature where the model "
+                        "answers incomplete queries",
                     }
                 },
             }
@@ -84,7 +109,13 @@ SINGLE_BODY: dict[str, Any] = {
             "schema": {
                 "type": "object",
                 "properties": {
-                    "image_base64": {"type": "string", "description": "a PNG of the model's image size"},
+                    "image_base64": {
+                        "type": "string",
+                        "description": "an image in base64 (PNG, JPEG, GIF, BMP, WebP; any size and colour "
+                        "mode): converted to grey levels and resized to the model's image size with "
+                        "bilinear resampling, unless the policy sets image_input: refuse, which takes only "
+                        "images of exactly that size",
+                    },
                     "features": {"type": "array", "items": {"type": "number"}},
                 },
             }
@@ -180,6 +211,16 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
             GatewayError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code
         )
 
+    @app.exception_handler(LimiterUnavailable)
+    async def _limiter_down(request: Request, exc: LimiterUnavailable) -> JSONResponse:
+        err = GatewayError(503, "limiter_unavailable", f"{exc}; retry later")
+        return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(sqlite3.Error)
+    async def _store_down(request: Request, exc: sqlite3.Error) -> JSONResponse:
+        err = GatewayError(503, "store_unavailable", f"the query log cannot be written ({exc}); retry later")
+        return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
         return JSONResponse(GatewayError(500, "internal", "internal error").body(), status_code=500)
@@ -262,7 +303,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         try:
             served = gateway.model(name)
             body = await _json_body(request)
-            row = _single_row(body, served.victim.feature_space)
+            row = _single_row(body, served.victim.feature_space, gateway.policy.image_input)
         except GatewayError as err:
             gateway.refuse(client, _ip(request), name, "predict_one", 0, err)
             raise
@@ -347,7 +388,18 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
     return app
 
 
-def _single_row(body: Any, space: Any) -> list[float]:
+def _grey(img: Any) -> Any:
+    """Grey levels; transparent pixels count as the background (black, no ink)."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        from PIL import Image
+
+        backdrop = Image.new("RGBA", img.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(backdrop, img)
+    return img.convert("L")
+
+
+def _single_row(body: Any, space: Any, image_input: str = "resize") -> list[float]:
     if not isinstance(body, dict):
         raise GatewayError(422, "invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
     if "features" in body:
@@ -373,16 +425,22 @@ def _single_row(body: Any, space: Any) -> list[float]:
     height, width = space.image_shape
     try:
         with Image.open(io.BytesIO(raw)) as img:
-            if img.format != "PNG":
-                raise GatewayError(422, "invalid_image", "send a PNG image")
+            img.load()
             if img.size != (width, height):
-                raise GatewayError(
-                    422,
-                    "image_size",
-                    f"the model takes {width}x{height} images; got {img.size[0]}x{img.size[1]}",
-                )
-            pixels = np.asarray(img.convert("L"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise GatewayError(422, "invalid_image", "the image could not be decoded as PNG") from None
+                if image_input == "refuse":
+                    raise GatewayError(
+                        422,
+                        "image_size",
+                        f"the model takes {width}x{height} images; got {img.size[0]}x{img.size[1]} "
+                        "(this server's policy refuses other sizes)",
+                    )
+                grey = _grey(img).resize((width, height), Image.Resampling.BILINEAR)
+            else:
+                grey = _grey(img)
+            pixels = np.asarray(grey, dtype=np.float64)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise GatewayError(
+            422, "invalid_image", "'image_base64' does not hold an image (PNG, JPEG, GIF, BMP or WebP)"
+        ) from None
     scaled = space.lower + pixels.reshape(-1) / 255.0 * (space.upper - space.lower)
     return [float(v) for v in scaled]

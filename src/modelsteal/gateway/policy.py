@@ -13,6 +13,7 @@ policy::
     max_body_bytes: 2000000
     out_of_space: refuse        # or clip
     allow_missing: false        # answer incomplete queries (null features) where the model can
+    image_input: resize         # POST /predict: resize any image to the model's size, or refuse
     store_inputs: false
     detection:                  # absent: no monitoring; {} : every detector with its defaults
       detectors:
@@ -89,6 +90,7 @@ class Policy:
     max_body_bytes: int = 2_000_000
     out_of_space: Literal["refuse", "clip"] = "refuse"
     allow_missing: bool = False
+    image_input: Literal["resize", "refuse"] = "resize"
     store_inputs: bool = False
     detection: DetectionConfig | None = None
 
@@ -109,6 +111,7 @@ class Policy:
             "max_body_bytes",
             "out_of_space",
             "allow_missing",
+            "image_input",
             "store_inputs",
             "detection",
         }
@@ -122,12 +125,16 @@ class Policy:
         out_of_space = data.get("out_of_space", "refuse")
         if out_of_space not in ("refuse", "clip"):
             raise InvalidInput("out_of_space must be refuse or clip")
+        image_input = data.get("image_input", "resize")
+        if image_input not in ("resize", "refuse"):
+            raise InvalidInput("image_input must be resize or refuse")
         policy = cls(
             tiers=tiers,
             max_batch_rows=int(data.get("max_batch_rows", 1000)),
             max_body_bytes=int(data.get("max_body_bytes", 2_000_000)),
             out_of_space=out_of_space,
             allow_missing=bool(data.get("allow_missing", False)),
+            image_input=image_input,
             store_inputs=bool(data.get("store_inputs", False)),
             detection=DetectionConfig.from_dict(data["detection"]) if "detection" in data else None,
         )
@@ -143,5 +150,18 @@ class Policy:
             raise InvalidInput(f"policy file {path} does not exist") from None
         try:
             return cls.from_dict(yaml.safe_load(text))
+        except InvalidInput as exc:
+            raise InvalidInput(f"policy file {path}: {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(f"policy file {path}: a field has a value of the wrong type ({exc})") from None
         except yaml.YAMLError as exc:
-            raise InvalidInput(f"policy file {path} is not valid YAML: {exc}") from None
+            raise InvalidInput(f"policy file {path} is not valid YAML: {yaml_error_line(exc)}") from None
+
+
+def yaml_error_line(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: where, and what (PyYAML's own message spans five)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{where}{problem}" + (f" ({context})" if context else "")

@@ -20,7 +20,8 @@ from numpy.typing import NDArray
 
 from modelsteal.defenses.monitor import AlarmEvent, Monitor
 from modelsteal.errors import InvalidInput, ModelStealError
-from modelsteal.gateway.limiter import RowLimiter
+from modelsteal.feature_space import RecordError
+from modelsteal.gateway.limiter import LimiterUnavailable, Refusal, RowLimiter
 from modelsteal.gateway.metrics import GatewayMetrics
 from modelsteal.gateway.policy import Policy, Tier
 from modelsteal.gateway.store import Client, LogEntry, Store
@@ -32,18 +33,58 @@ from modelsteal.victims.model_dir import load_model_dir
 class GatewayError(ModelStealError):
     """A refusal: HTTP status, stable code, message, and ``Retry-After`` for 429."""
 
-    def __init__(self, status: int, code: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        max_rows: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.max_rows = max_rows
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": {"code": self.code, "message": self.message}}
         if self.retry_after is not None:
             out["error"]["retry_after"] = self.retry_after
+        if self.max_rows is not None:
+            out["error"]["max_rows"] = self.max_rows
         return out
+
+
+def unknown_tier(client: Client, policy: Policy) -> GatewayError:
+    return GatewayError(
+        403,
+        "unknown_tier",
+        f"this key's tier {client.tier!r} is not in the server's policy (it has: "
+        f"{', '.join(policy.tiers)}); ask the operator to add the tier",
+    )
+
+
+def limit_refusal(refusal: Refusal, n: int) -> GatewayError:
+    """The answer to a batch a limit refused: 413 when it can never fit, else 429 with Retry-After."""
+    if refusal.never:
+        return GatewayError(
+            413,
+            "batch_exceeds_limit",
+            f"a batch of {n} rows can never fit the {refusal.scope} limit of {refusal.limit} rows; "
+            f"send at most {refusal.capacity} rows per request",
+            max_rows=refusal.capacity,
+        )
+    windowed = any(unit in refusal.limit for unit in ("second", "minute", "hour"))
+    return GatewayError(
+        429,
+        "rate_limited" if windowed else "quota_exceeded",
+        f"{n} rows would exceed the {refusal.scope} limit of {refusal.limit} rows; "
+        f"retry after {refusal.retry_after:.0f} s",
+        retry_after=refusal.retry_after,
+    )
 
 
 @dataclass
@@ -102,6 +143,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         detection = self.policy.detection
         self.monitor: Monitor | None = Monitor(detection) if detection is not None else None
+        self.store.record_models({name: m.public() for name, m in self.models.items()})
 
     @classmethod
     def from_dirs(
@@ -148,11 +190,28 @@ class Gateway:
             )
             self.refuse(client, ip, None, endpoint, 0, err)
             raise err
+        if client.tier not in self.policy.tiers:
+            err = unknown_tier(client, self.policy)
+            self.refuse(client, ip, None, endpoint, 0, err)
+            raise err
         return client
 
     def tier_of(self, client: Client) -> Tier:
         tier = self.policy.tiers.get(client.tier)
-        return tier if tier is not None else self.policy.tiers["default"]
+        if tier is None:  # never served as another tier: that would hand out its limits and output
+            raise unknown_tier(client, self.policy)
+        return tier
+
+    def check_keys(self) -> None:
+        """Refuse to start when a stored key belongs to a tier the policy lacks."""
+        orphans = [c for c in self.store.clients() if c.tier not in self.policy.tiers and not c.revoked]
+        if orphans:
+            tiers = sorted({c.tier for c in orphans})
+            names = ", ".join(c.name for c in orphans[:5]) + (" ..." if len(orphans) > 5 else "")
+            raise ModelStealError(
+                f"keys {names} have tier(s) {', '.join(tiers)}, which the policy does not define "
+                f"(it has: {', '.join(self.policy.tiers)}); add the tier to the policy or revoke the keys"
+            )
 
     def model(self, name: str) -> ServedModel:
         served = self.models.get(name)
@@ -175,14 +234,29 @@ class Gateway:
         checked value by value to name the problem.
         """
         space = served.victim.feature_space
-        if not isinstance(rows, list) or len(rows) == 0:
+        if not isinstance(rows, list):
+            raise GatewayError(
+                422,
+                "invalid_request",
+                f"'instances' must be a list of rows, each a list of numbers or an object of column "
+                f"values; got {type(rows).__name__}",
+            )
+        if len(rows) == 0:
             raise GatewayError(422, "empty_batch", "send at least one row in 'instances'")
         if len(rows) > self.policy.max_batch_rows:
             raise GatewayError(
-                413, "batch_too_large", f"a batch holds at most {self.policy.max_batch_rows} rows; split it"
+                413,
+                "batch_too_large",
+                f"a batch holds at most {self.policy.max_batch_rows} rows; split it",
+                max_rows=self.policy.max_batch_rows,
             )
         d = space.n_features
         allow_missing = self.accepts_missing(served)
+        if isinstance(rows[0], dict):  # rows as objects of column values (CSV victims)
+            try:
+                return self._checked_space(served, space.encode_records(rows, allow_missing=allow_missing))
+            except RecordError as exc:
+                raise GatewayError(422, exc.code, str(exc)) from None
         X: NDArray[Any] | None = None
         if not may_hold_bools:
             try:
@@ -190,9 +264,25 @@ class Gateway:
             except (ValueError, TypeError):
                 X = None
         if X is None or X.ndim != 2 or X.shape[1] != d or X.dtype.kind not in "fiu":
-            self._check_values(rows, d, allow_missing)
+            self._check_values(rows, d, self._missing_refusal(served))
             X = np.asarray(rows, dtype=np.float64)
-        X = X.astype(np.float64, copy=False)
+        return self._checked_space(served, X.astype(np.float64, copy=False))
+
+    def _missing_refusal(self, served: ServedModel) -> str | None:
+        """Why a null feature is refused for ``served``, or ``None`` when it is answered."""
+        if self.accepts_missing(served):
+            return None
+        d = served.victim.feature_space.n_features
+        if self.policy.allow_missing:
+            return (
+                f"this {served.victim.family} model does not answer incomplete queries (only decision "
+                f"trees do); send all {d} features"
+            )
+        return f"this server does not answer incomplete queries (its policy sets allow_missing: false); send all {d} features"
+
+    def _checked_space(self, served: ServedModel, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        space = served.victim.feature_space
+        allow_missing = self.accepts_missing(served)
         if not np.all(np.isfinite(X)):
             if not allow_missing or np.isinf(X).any():
                 raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
@@ -214,19 +304,19 @@ class Gateway:
         return X
 
     @staticmethod
-    def _check_values(rows: list[Any], d: int, allow_missing: bool = False) -> None:
+    def _check_values(rows: list[Any], d: int, missing_refusal: str | None = None) -> None:
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != d:
-                got = len(row) if isinstance(row, list) else type(row).__name__
+                got = f"{len(row)} features" if isinstance(row, list) else f"a {type(row).__name__}"
                 raise GatewayError(
-                    422, "wrong_feature_count", f"row {i} has {got} features; the model takes {d}"
+                    422, "wrong_feature_count", f"row {i} is {got}; the model takes a list of {d} numbers"
                 )
             for value in row:
                 if value is None:
-                    if allow_missing:
+                    if missing_refusal is None:
                         continue
                     raise GatewayError(
-                        422, "missing_feature", f"row {i} has a missing feature; this policy needs all {d}"
+                        422, "missing_feature", f"row {i} has a missing feature: {missing_refusal}"
                     )
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise GatewayError(422, "not_numeric", f"row {i} holds {value!r}; features are numbers")
@@ -272,20 +362,21 @@ class Gateway:
         checks += [(lim, "ip", ip) for lim in tier.ip_limits]
         if detection is not None and client.throttled:
             checks += [(lim, "throttle", str(client.id)) for lim in detection.throttle_limits]
-        refusal = self.limiter.acquire(checks, n)
-        if refusal is not None:
+        try:
+            refusal = self.limiter.acquire(checks, n)
+        except LimiterUnavailable as exc:
             err = GatewayError(
-                429,
-                "rate_limited"
-                if "hour" in refusal.limit or "minute" in refusal.limit or "second" in refusal.limit
-                else "quota_exceeded",
-                f"{n} rows would exceed the {refusal.scope} limit of {refusal.limit} rows; retry after {refusal.retry_after:.0f} s",
-                retry_after=float(np.ceil(refusal.retry_after)),
+                503, "limiter_unavailable", f"{exc}; nothing was charged, retry later", retry_after=5.0
             )
+            self.refuse(client, ip, served.name, endpoint, n, err)
+            raise err from None
+        if refusal is not None:
+            err = limit_refusal(refusal, n)
             self.refuse(client, ip, served.name, endpoint, n, err)
             raise err
         alarms: tuple[dict[str, Any], ...] = ()
-        if self.monitor is None:
+        proba: NDArray[np.float64] | None = None
+        if self.monitor is None and not self.policy.store_inputs:
             answers = victim_answers(served.victim, X, output)
         else:
             victim = served.victim
@@ -295,6 +386,7 @@ class Gateway:
             else:
                 proba = victim.predict_proba(X)
                 answers = apply_output_mode(proba, output)
+        if self.monitor is not None and proba is not None:
             events = self.monitor.observe(
                 client=client.name,
                 created=client.created,
@@ -323,6 +415,7 @@ class Gateway:
                 answer=answers,
                 inputs=X if self.policy.store_inputs else None,
                 alarms=alarms,
+                model_proba=proba if self.policy.store_inputs else None,
             )
         )
         self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)

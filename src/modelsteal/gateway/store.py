@@ -60,6 +60,11 @@ CREATE TABLE IF NOT EXISTS query_log (
     inputs BLOB
 );
 CREATE INDEX IF NOT EXISTS query_log_client ON query_log (client_id, ts);
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    updated REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
@@ -83,7 +88,7 @@ MIGRATIONS = {
         ("throttled", "INTEGER NOT NULL DEFAULT 0"),
         ("degraded", "INTEGER NOT NULL DEFAULT 0"),
     ],
-    "query_log": [("alarms", "TEXT")],
+    "query_log": [("alarms", "TEXT"), ("model_proba", "BLOB")],
 }
 CLIENT_FLAGS = ("revoked", "blocked", "flagged", "throttled", "degraded")
 
@@ -158,6 +163,7 @@ class LogEntry:
     answer: Answers | None = None
     inputs: NDArray[np.float64] | None = None
     alarms: tuple[dict[str, Any], ...] = ()
+    model_proba: NDArray[np.float64] | None = None  # what the detectors saw (with store_inputs)
 
 
 def pack_answers(answers: Answers) -> bytes:
@@ -300,13 +306,18 @@ class Store:
         conn = self._conn()
         answer = None if entry.answer is None else pack_answers(entry.answer)
         inputs = None if entry.inputs is None else np.ascontiguousarray(entry.inputs, dtype="<f8").tobytes()
+        proba = (
+            None
+            if entry.model_proba is None
+            else np.ascontiguousarray(entry.model_proba, dtype="<f8").tobytes()
+        )
         client = entry.client
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
                 "INSERT INTO query_log (ts, client_id, client_name, ip, model, endpoint, rows, charged_rows, cost,"
-                " status, code, input_digest, answer, inputs, alarms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, code, input_digest, answer, inputs, alarms, model_proba)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time(),
                     client.id if client else None,
@@ -323,6 +334,7 @@ class Store:
                     answer,
                     inputs,
                     json.dumps(list(entry.alarms)) if entry.alarms else None,
+                    proba,
                 ),
             )
             if client is not None and entry.charged_rows:
@@ -339,6 +351,22 @@ class Store:
         cur = self._conn().execute("SELECT * FROM query_log ORDER BY id DESC LIMIT ?", (limit,))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # ------------------------------------------------------------------ models
+    def record_models(self, descriptions: dict[str, dict[str, Any]]) -> None:
+        """What each served model publishes (feature space, classes): ``audit`` replays with it."""
+        conn = self._conn()
+        now = time.time()
+        for name, description in descriptions.items():
+            conn.execute(
+                "INSERT INTO models (name, description, updated) VALUES (?, ?, ?) ON CONFLICT(name) "
+                "DO UPDATE SET description = excluded.description, updated = excluded.updated",
+                (name, json.dumps(description), now),
+            )
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        rows = self._conn().execute("SELECT name, description FROM models").fetchall()
+        return {name: json.loads(text) for name, text in rows}
 
     # ------------------------------------------------------------------ alarms
     def record_alarm(

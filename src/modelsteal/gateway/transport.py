@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import InvalidInput, RateLimited, Refused
+from modelsteal.errors import Refused
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import Client
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
-from modelsteal.oracle.wire import rows_to_json
+from modelsteal.oracle.wire import raise_for_error, rows_to_json
 
 
 class GatewayTransport:
@@ -55,11 +55,9 @@ class GatewayTransport:
                 may_hold_bools=False,
             )
         except GatewayError as err:
-            if err.status == 429:
-                raise RateLimited(f"{err.code}: {err.message}", retry_after=err.retry_after) from None
-            if err.status in (401, 403):
-                raise Refused(f"{err.code}: {err.message}", code=err.code, status=err.status) from None
-            raise InvalidInput(f"the gateway refused the batch ({err.code}): {err.message}") from None
+            headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}
+            raise_for_error(err.status, err.body(), headers)  # the same mapping as over HTTP
+            raise  # pragma: no cover - raise_for_error raises for every refusal status
         return result.answers, result.cost
 
     def close(self) -> None:

@@ -8,10 +8,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.catalog import OUTPUT_KINDS
 from modelsteal.errors import InvalidInput, UnsupportedOracle
 
 OutputKind = Literal["probabilities", "top_k", "label", "confidence"]
-OUTPUT_KINDS: tuple[str, ...] = ("probabilities", "top_k", "label", "confidence")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from modelsteal.errors import BudgetExhausted, InvalidInput, RateLimited
+from modelsteal.errors import BatchTooLarge, BudgetExhausted, InvalidInput, RateLimited
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.oracle.transports import Transport
@@ -32,6 +32,13 @@ class Oracle:
     wait_on_rate_limit:
         Sleep out a ``RateLimited`` answer's ``retry_after`` and resend, up to
         ``max_wait`` seconds in all; otherwise the error reaches the caller.
+    on_wait, on_sent:
+        Called before each wait (seconds, the refusal) and after each answered batch
+        (its rows): a person's progress display, or a log.
+
+    An API that says a batch can never fit one request (``BatchTooLarge``: its batch
+    limit, or a rate limit smaller than the batch) gets the batch in pieces of the size it
+    names, from then on; the rows count the same.
     """
 
     def __init__(
@@ -43,6 +50,8 @@ class Oracle:
         wait_on_rate_limit: bool = False,
         max_wait: float = 3600.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[float, RateLimited], None] | None = None,
+        on_sent: Callable[[int], None] | None = None,
     ) -> None:
         if budget is not None and budget < 0:
             raise InvalidInput("budget must be >= 0")
@@ -54,6 +63,8 @@ class Oracle:
         self.wait_on_rate_limit = wait_on_rate_limit
         self.max_wait = max_wait
         self._sleep = sleep
+        self.on_wait = on_wait
+        self.on_sent = on_sent
         self._parent: Oracle | None = None
         self._info: ModelInfo | None = None
         self.queries = 0
@@ -104,8 +115,22 @@ class Oracle:
                 budget=self.budget if self.budget is not None else used + remaining,
                 asked=n,
             )
-        parts = [self._send(arr[start : start + self.max_batch])[0] for start in range(0, n, self.max_batch)]
+        parts: list[Answers] = []
+        start = 0
+        while start < n:
+            size = min(self.max_batch, self._root().max_batch)
+            try:
+                parts.append(self._send(arr[start : start + size])[0])
+            except BatchTooLarge as exc:
+                if exc.max_rows >= size:
+                    raise  # the API's limit is not about this batch's size
+                self._root().max_batch = self.max_batch = exc.max_rows
+                continue
+            start += size
         return parts[0] if len(parts) == 1 else Answers.concatenate(parts)
+
+    def _root(self) -> Oracle:
+        return self if self._parent is None else self._parent._root()
 
     def _send(self, X: np.ndarray) -> tuple[Answers, float]:
         """Send one batch through the parents (each counts it) to the transport."""
@@ -113,6 +138,8 @@ class Oracle:
         self.queries += X.shape[0]
         self.cost += cost
         self.requests += 1
+        if self.on_sent is not None:
+            self.on_sent(X.shape[0])
         return answers, cost
 
     def _send_with_retry(self, X: np.ndarray) -> tuple[Answers, float]:
@@ -123,5 +150,7 @@ class Oracle:
                 wait = exc.retry_after if exc.retry_after is not None else 1.0
                 if not self.wait_on_rate_limit or self.waited + wait > self.max_wait:
                     raise
+                if self.on_wait is not None:
+                    self.on_wait(wait, exc)
                 self._sleep(wait)
                 self.waited += wait

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import InvalidInput, RateLimited, Refused
+from modelsteal.errors import BatchTooLarge, InvalidInput, RateLimited, Refused
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.answers import Answers, OutputMode
 from modelsteal.oracle.info import ModelInfo
@@ -59,15 +59,18 @@ def answers_from_json(data: dict[str, Any], n_classes: int) -> Answers:
 
 
 def raise_for_error(status: int, body: Any, headers: dict[str, str]) -> None:
-    """Map a refusal to the oracle's errors: 401/403 Refused, 429 RateLimited, 4xx InvalidInput."""
+    """Map a refusal to the oracle's errors: 401/403 Refused, 429/503 RateLimited, 413 with
+    ``max_rows`` BatchTooLarge, other 4xx InvalidInput."""
     if status < 400:
         return
     err = body.get("error", {}) if isinstance(body, dict) else {}
     code = str(err.get("code", f"http_{status}"))
     message = str(err.get("message", f"HTTP {status}"))
-    if status == 429:
+    if status in (429, 503):  # 503: a dependency of the server is down; it may come back
         retry = headers.get("retry-after")
         raise RateLimited(f"{code}: {message}", retry_after=float(retry) if retry else None)
+    if status == 413 and isinstance(err.get("max_rows"), int) and err["max_rows"] >= 1:
+        raise BatchTooLarge(f"{code}: {message}", max_rows=int(err["max_rows"]), code=code)
     if status in (401, 403):
         raise Refused(f"{code}: {message}", code=code, status=status)
     if 400 <= status < 500:

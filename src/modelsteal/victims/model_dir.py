@@ -73,6 +73,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_writable(out: str | Path, *, overwrite: bool) -> Path:
+    """Where a model directory may be written; without ``overwrite``, never over another one."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelDirError(f"{out} exists and is not a directory; pass a directory path to --out")
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        what = "a model directory" if (out / "card.json").is_file() else "a directory that is not empty"
+        raise ModelDirError(f"{out} is {what}; choose another --out, or pass --force to replace it")
+    return out
+
+
 def save_model_dir(
     victim: Victim,
     data: Dataset,
@@ -81,11 +92,16 @@ def save_model_dir(
     seed: int,
     name: str | None = None,
     test_accuracy: float | None = None,
+    pool: tuple[NDArray[np.float64], NDArray[np.int64] | None, str] | None = None,
+    overwrite: bool = True,
 ) -> Path:
-    """Write ``victim`` with its card and ``data``'s test split into ``out``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ModelDirError(f"{out} exists and is not a directory; pass a directory path to --out")
+    """Write ``victim`` with its card and ``data``'s test split into ``out``.
+
+    ``pool`` (rows, labels or ``None``, description): training rows the victim was not
+    trained on, kept as ``pool.npz`` for the thief's in-distribution pool. Without
+    ``overwrite`` an existing model directory (or any non-empty directory) is refused.
+    """
+    out = check_writable(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if isinstance(victim, SklearnVictim):
@@ -101,6 +117,14 @@ def save_model_dir(
         raise ModelDirError(f"cannot save a victim of type {type(victim).__name__}")
     np.savez(out / "eval.npz", X=data.X_test, y=data.y_test)
     files["eval.npz"] = _sha256(out / "eval.npz")
+    pool_card = None
+    (out / "pool.npz").unlink(missing_ok=True)
+    if pool is not None:
+        X_pool, y_pool, description = pool
+        arrays = {"X": X_pool} if y_pool is None else {"X": X_pool, "y": y_pool}
+        np.savez(out / "pool.npz", **arrays)
+        files["pool.npz"] = _sha256(out / "pool.npz")
+        pool_card = {"rows": int(X_pool.shape[0]), "labelled": y_pool is not None, "description": description}
     if test_accuracy is None:
         test_accuracy = float(np.mean(victim.predict(data.X_test) == data.y_test))
     card = {
@@ -116,6 +140,7 @@ def save_model_dir(
         "test_accuracy": test_accuracy,
         "n_train": int(data.X_train.shape[0]),
         "n_eval": int(data.X_test.shape[0]),
+        "pool": pool_card,
         "seed": seed,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
@@ -154,6 +179,19 @@ def _checked(path: Path, name: str, card: dict[str, Any]) -> Path:
             f"{file} does not match the hash in card.json: it was modified or not written by modelsteal"
         )
     return file
+
+
+def load_pool(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64] | None, str] | None:
+    """The held-out training rows ``train --victim-rows`` kept in the directory, if any."""
+    path = Path(path)
+    card = read_card(path)
+    if not card.get("pool"):
+        return None
+    file = _checked(path, "pool.npz", card)
+    with np.load(file, allow_pickle=False) as npz:
+        X = np.asarray(npz["X"], dtype=np.float64)
+        y = np.asarray(npz["y"], dtype=np.int64) if "y" in npz.files else None
+    return X, y, str(card["pool"].get("description", f"{X.shape[0]} held-out training rows"))
 
 
 def load_model_dir(path: str | Path) -> ModelDir:

@@ -22,25 +22,13 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from modelsteal.catalog import ACTIVATIONS, MODEL_FAMILIES
 from modelsteal.datasets import Dataset
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.victims.base import SklearnVictim, TorchVictim, Victim
 from modelsteal.victims.nets import ImageCNN
 from modelsteal.victims.tree import TreeVictim
-
-MODEL_FAMILIES: dict[str, str] = {
-    "logreg": "binary logistic regression",
-    "softmax": "multinomial (softmax) logistic regression",
-    "ovr": "one-vs-rest logistic regression",
-    "mlp": "one-hidden-layer perceptron (20 ReLU units by default)",
-    "tree": "decision tree (at most 100 leaves by default)",
-    "svm-rbf": "support vector machine with an RBF kernel",
-    "cnn": "convolutional network (image data sets only)",
-    "cnn-semi": "convolutional network trained on 10% of the labels plus its own pseudo-labels (images)",
-}
-
-ACTIVATIONS = ("relu", "tanh", "logistic")
 
 
 @dataclass
@@ -205,9 +193,22 @@ def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share
     )
 
 
+def check_trainable(data: Dataset) -> None:
+    """Every class must have training rows, or a classifier cannot learn it (nor answer for it)."""
+    counts = np.bincount(data.y_train, minlength=data.n_classes)
+    total = data.X_train.shape[0] + data.X_test.shape[0]
+    missing = [data.class_names[c] for c in np.flatnonzero(counts == 0)]
+    if missing:
+        raise InvalidInput(
+            f"{data.name}: class {missing[0]!r} has no row in the training split ({total} rows in all, "
+            f"{data.X_train.shape[0]} for training); give every class at least 2 rows, or drop the rare class"
+        )
+
+
 def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOptions | None = None) -> Victim:
     """Fit a victim of ``family`` on ``data``'s training split."""
     opts = options or TrainOptions()
+    check_trainable(data)
     if family == "cnn":
         return _train_cnn(data, seed, opts)
     if family == "cnn-semi":

@@ -1,0 +1,68 @@
+"""Names the command line offers before it imports anything heavy.
+
+``modelsteal --help``, ``--version``, ``datasets`` and ``keys`` must start in well under a
+second, so the parser takes its choices from here rather than from the modules that
+implement them (which import torch, scikit-learn or FastAPI). Each implementing module
+builds its own table from these names, and ``tests/test_catalog.py`` holds the two equal,
+so a name added in one place and not the other fails the suite.
+"""
+
+from __future__ import annotations
+
+#: every attack the registry builds, in the order ``modelsteal attacks`` lists them
+ATTACK_NAMES: tuple[str, ...] = (
+    "equation-solving",
+    "eq-logistic",
+    "eq-softmax",
+    "eq-ovr",
+    "eq-mlp",
+    "lowd-meek",
+    "retrain-uniform",
+    "retrain-linesearch",
+    "retrain-adaptive",
+    "path-finding",
+    "knockoff",
+    "copycat",
+    "jacobian",
+    "active",
+    "semi-supervised",
+)
+
+#: the learning-based attacks (they take a thief's pool)
+LEARNING_ATTACKS: tuple[str, ...] = ("knockoff", "copycat", "jacobian", "active", "semi-supervised")
+
+#: strategies by attack, for ``--strategy``
+STRATEGIES: dict[str, tuple[str, ...]] = {
+    "knockoff": ("random", "adaptive"),
+    "active": ("uncertainty", "kcenter", "mix"),
+}
+
+MODEL_FAMILIES: dict[str, str] = {
+    "logreg": "binary logistic regression",
+    "softmax": "multinomial (softmax) logistic regression",
+    "ovr": "one-vs-rest logistic regression",
+    "mlp": "one-hidden-layer perceptron (20 ReLU units by default)",
+    "tree": "decision tree (at most 100 leaves by default)",
+    "svm-rbf": "support vector machine with an RBF kernel",
+    "cnn": "convolutional network (image data sets only)",
+    "cnn-semi": "convolutional network trained on 10% of the labels plus its own pseudo-labels (images)",
+}
+
+ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "logistic")
+
+POOL_KINDS: tuple[str, ...] = ("in-distribution", "resized", "patches", "uniform")
+
+OUTPUT_KINDS: tuple[str, ...] = ("probabilities", "top_k", "label", "confidence")
+
+#: bundled data sets and what each holds
+DATASET_SUMMARIES: dict[str, str] = {
+    "iris": "150 rows, 4 features, 3 classes",
+    "wine": "178 rows, 13 features, 3 classes",
+    "breast_cancer": "569 rows, 30 features, 2 classes",
+    "digits": "1,797 images 8x8, 10 classes",
+    "mnist5k": "5,000 MNIST images 28x28, 10 classes",
+    "moons": "1,000 rows, 2 features, 2 classes (generated)",
+    "circles": "1,000 rows, 2 features, 2 classes (generated)",
+    "blobs": "1,500 rows, 6 features, 4 classes (generated)",
+    "classification5": "2,000 rows, 20 features, 5 classes (generated)",
+}
