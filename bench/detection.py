@@ -10,6 +10,11 @@ created over the last 60 days). Every attack runs in-process through the gateway
 the default detection policy (all detectors, key groups by /24 and by creation time) and
 sends batches of at most 50 rows. "Fidelity at first alarm" reruns the attack in memory,
 same seed, with its budget cut at the alarm's query count.
+
+``--nat`` plays the same suite with every client of a victim, honest or thief, behind one
+address, and the honest keys created within the same hour: what an office behind a NAT
+(or a thief on a shared address) looks like. Sharing an address is no evidence: honest
+clients must raise nothing, and the thieves must still be caught.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ def main() -> None:
     parser.add_argument("--benign", type=int, default=20)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nat", action="store_true", help="every client of a victim behind one address")
     args = parser.parse_args()
     start = time.perf_counter()
-    report = evaluate(n_benign=args.benign, benign_queries=args.queries, seed=args.seed)
+    report = evaluate(n_benign=args.benign, benign_queries=args.queries, seed=args.seed, nat=args.nat)
     print(format_report(report))
     print(f"\n(run took {time.perf_counter() - start:.0f} s)")
 

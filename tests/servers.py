@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from modelsteal.gateway.process import free_port, gateway_process, stop, wait_until
 
-__all__ = ["free_port", "gateway_server", "redis_server", "stop"]
+__all__ = ["InProcess", "free_port", "gateway_server", "redis_server", "stop"]
+
+
+class InProcess:
+    """Requests to an ASGI app in this process, without a socket (httpx's ASGI transport)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                response = await client.request(method, path, **kwargs)
+                await response.aread()
+                return response
+
+        return asyncio.run(go())
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
 
 
 @contextlib.contextmanager

@@ -229,7 +229,9 @@ def test_an_attack_split_over_ten_keys_is_caught_by_the_group(tmp_path: Path, ca
     # a key that joins the caught /24 with honest traffic is not accused with it ...
     late = gateway.store.create_key("latecomer")
     honest = GatewayTransport(gateway, late, "digits", ip="172.16.5.99")
-    for batch in benign_clients(np.vstack([data.X_train, data.X_test]), queries=60, random_state=5)[0].batched():
+    for batch in benign_clients(np.vstack([data.X_train, data.X_test]), queries=60, random_state=5)[
+        0
+    ].batched():
         honest.send(batch)
     assert [(a["detector"], a["reason"]) for a in gateway.store.alarms("latecomer")] == []
     # ... one that carries on the attack is named, by the group stream, as soon as it has sent 20 rows

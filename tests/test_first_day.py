@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from modelsteal.cli import main
@@ -30,7 +29,7 @@ from modelsteal.gateway.limiter import RowLimiter
 from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.oracle import Oracle
 from modelsteal.victims import save_model_dir, train_victim
-from tests.servers import free_port, gateway_server, redis_executable
+from tests.servers import InProcess, free_port, gateway_server, redis_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -219,8 +218,8 @@ def test_6_redis_that_dies_later_gives_503_and_charges_nothing(
         0.0,
     )
     app = create_app(gateway)
-    with TestClient(app) as c:
-        r = c.get("/v1/usage", headers={"Authorization": f"Bearer {client}"})
+    c = InProcess(app)
+    r = c.get("/v1/usage", headers={"Authorization": f"Bearer {client}"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "limiter_unavailable"
 
 
@@ -406,15 +405,13 @@ def test_12_retry_after_header_and_message_agree(tmp_path: Path, victim_factory:
     )
     key = gateway.store.create_key("k")
     app = create_app(gateway)
-    with TestClient(app) as c:
-        body = {"instances": data.X_test[:4].tolist()}
-        assert (
-            c.post(
-                "/v1/models/iris/predict", json=body, headers={"Authorization": f"Bearer {key}"}
-            ).status_code
-            == 200
-        )
-        r = c.post("/v1/models/iris/predict", json=body, headers={"Authorization": f"Bearer {key}"})
+    c = InProcess(app)
+    body = {"instances": data.X_test[:4].tolist()}
+    assert (
+        c.post("/v1/models/iris/predict", json=body, headers={"Authorization": f"Bearer {key}"}).status_code
+        == 200
+    )
+    r = c.post("/v1/models/iris/predict", json=body, headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 429
     seconds = r.headers["retry-after"]
     assert f"retry after {seconds} s" in r.json()["error"]["message"]
@@ -598,14 +595,12 @@ def test_16_the_missions_example_request_is_answered(
         store=Store(tmp_path / "strict.db"),
     )
     app = create_app(strict)
-    with TestClient(app) as c:
-        headers = {"Authorization": f"Bearer {strict.store.create_key('s')}"}
-        r = c.post("/predict", json={"image_base64": black}, headers=headers)
-        assert r.status_code == 422 and r.json()["error"]["code"] == "image_size"
-        r = c.post(
-            "/predict", json={"image_base64": base64.b64encode(b"not an image").decode()}, headers=headers
-        )
-        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_image"
+    c = InProcess(app)
+    headers = {"Authorization": f"Bearer {strict.store.create_key('s')}"}
+    r = c.post("/predict", json={"image_base64": black}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "image_size"
+    r = c.post("/predict", json={"image_base64": base64.b64encode(b"not an image").decode()}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_image"
 
 
 def test_train_victim_refuses_a_class_without_training_rows() -> None:

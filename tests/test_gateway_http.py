@@ -91,6 +91,15 @@ def post(
     return httpx.post(served["url"] + path, json=body, headers=headers, timeout=30, **kw)
 
 
+def fresh_key(served: dict, name: str, tier: str = "default") -> str:
+    """A key of the test's own, so no test depends on what another spent or changed."""
+    store = Store(served["db"])
+    try:
+        return store.create_key(name, tier)
+    finally:
+        store.close()
+
+
 def usage(served: dict, key: str) -> dict:
     return httpx.get(served["url"] + "/v1/usage", headers={"Authorization": f"Bearer {key}"}).json()
 
@@ -108,19 +117,20 @@ def test_keys_401_and_403(served: dict) -> None:
 def test_admin_blocks_and_unblocks(served: dict) -> None:
     url, admin = served["url"], {"Authorization": f"Bearer {ADMIN}"}
     rows = {"instances": served["data"].X_test[:1].tolist()}
-    assert httpx.post(url + "/v1/admin/clients/client-top3/block").status_code == 401
-    assert httpx.post(url + "/v1/admin/clients/client-top3/block", headers=admin).json()["blocked"] is True
-    r = post(served, served["keys"]["top3"], rows)
+    key = fresh_key(served, "to-block", "top3")
+    assert httpx.post(url + "/v1/admin/clients/to-block/block").status_code == 401
+    assert httpx.post(url + "/v1/admin/clients/to-block/block", headers=admin).json()["blocked"] is True
+    r = post(served, key, rows)
     assert r.status_code == 403 and r.json()["error"]["code"] == "key_blocked"
-    assert httpx.post(url + "/v1/admin/clients/client-top3/unblock", headers=admin).status_code == 200
-    assert post(served, served["keys"]["top3"], rows).status_code == 200
+    assert httpx.post(url + "/v1/admin/clients/to-block/unblock", headers=admin).status_code == 200
+    assert post(served, key, rows).status_code == 200
     clients = httpx.get(url + "/v1/admin/clients", headers=admin).json()["clients"]
     assert {c["name"] for c in clients} >= {"client-default", "client-small", "client-revoked"}
     assert httpx.post(url + "/v1/admin/clients/nobody/block", headers=admin).status_code == 404
 
 
 def test_quota_is_counted_in_rows_with_retry_after(served: dict) -> None:
-    key, X = served["keys"]["small"], served["data"].X_test
+    key, X = fresh_key(served, "quota-in-rows", "small"), served["data"].X_test
     assert post(served, key, {"instances": X[:30].tolist()}).status_code == 200
     r = post(served, key, {"instances": X[:30].tolist()})
     assert r.status_code == 429
@@ -345,15 +355,15 @@ def test_an_answered_request_survives_a_kill(tmp_path: Path, served: dict) -> No
 
 
 def test_http_transport_maps_429_to_rate_limited(served: dict) -> None:
-    """The 'small' tier's 50-row daily quota, spent by test_quota_is_counted_in_rows_with_retry_after or here."""
+    """The 'small' tier's 50-row daily quota, spent one row at a time."""
     from modelsteal.errors import RateLimited
 
-    transport = HTTPTransport(served["url"] + "/v1/models/digits", served["keys"]["small"])
+    transport = HTTPTransport(served["url"] + "/v1/models/digits", fresh_key(served, "maps-429", "small"))
     oracle = Oracle(transport)
     X = served["data"].X_test
     with pytest.raises(RateLimited) as info:
         for _ in range(60):
             oracle.query(X[:1])
     assert info.value.retry_after is not None and info.value.retry_after >= 1
-    assert oracle.queries <= 50  # refused rows are not counted as queries
+    assert oracle.queries == 50  # the quota's rows, and not the refused one
     transport.close()

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the bundled data sets")
     sub.add_parser("attacks", help="list the attacks")
+    example = sub.add_parser(
+        "example-csv", help="write a generated credit-risk CSV (text columns, missing cells) to try --csv on"
+    )
+    example.add_argument("out", type=Path, help="the CSV file to write")
+    example.add_argument("--rows", type=_positive_int, default=600)
+    example.add_argument("--seed", type=_positive_int, default=0)
 
     train = sub.add_parser("train", help="train a victim and write its model directory")
     source = train.add_mutually_exclusive_group(required=True)
@@ -213,6 +219,21 @@ def _cmd_datasets() -> int:
         table.add_row(name, summary)
     Console().print(table)
     print("Your own data: modelsteal train --csv PATH --target COLUMN ...")
+    return 0
+
+
+def _cmd_example_csv(args: argparse.Namespace) -> int:
+    from modelsteal.datasets.examples import write_loans_csv
+    from modelsteal.errors import InvalidInput
+
+    if args.out.exists():
+        raise InvalidInput(f"{args.out} exists; choose another file name")
+    if args.rows < 20:
+        raise InvalidInput("--rows must be at least 20")
+    write_loans_csv(args.out, n_rows=args.rows, random_state=args.seed)
+    print(
+        f"wrote {args.out}: {args.rows} loans, target column 'risk' (good/bad), text columns housing and purpose"
+    )
     return 0
 
 
@@ -567,6 +588,7 @@ def _torch_single_thread() -> None:
 COMMANDS: dict[str, Any] = {
     "datasets": lambda args: _cmd_datasets(),
     "attacks": lambda args: _cmd_attacks(),
+    "example-csv": _cmd_example_csv,
     "train": lambda args: _cmd_train(args),
     "attack": lambda args: _cmd_attack(args),
     "serve": lambda args: _cmd_serve(args),

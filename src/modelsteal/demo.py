@@ -16,7 +16,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
 from rich.console import Console
-from rich.progress import Progress
 
 from modelsteal.attacks import mlp_unknowns
 from modelsteal.cli import print_results
@@ -24,6 +23,7 @@ from modelsteal.datasets import load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.experiment import steal_model_dir, steal_url
+from modelsteal.progress import Reporter
 from modelsteal.victims import TrainOptions, save_model_dir, train_victim
 
 # (label, data set, family, options, attack, budget)
@@ -70,36 +70,45 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = write_loans_csv(root / "loans.csv")
     rows = []
     start = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("training and stealing", total=len(PLAN) + len(LEARNING_PLAN))
+    with Reporter().stage(
+        "training and stealing", total=len(PLAN) + len(LEARNING_PLAN) + 1, unit="steps"
+    ) as stage:
         for label, dataset, family, options, attack, budget in PLAN:
-            progress.update(task, description=f"{label}: training")
+            stage.note(f"{label}: training")
             data = load_csv(csv_path, "risk") if dataset == "loans" else load_dataset(dataset)
             victim = train_victim(data, family, seed=0, options=TrainOptions(**options))
             out = save_model_dir(
                 victim, data, root / label.replace(" ", "-").replace(".csv", ""), seed=0, name=label
             )
-            progress.update(task, description=f"{label}: stealing")
+            stage.note(f"{label}: stealing")
             result = steal_model_dir(out, attack, budget=budget, seed=0)
             summary = result.summary()
             summary["victim"] = label
             rows.append(summary)
-            progress.advance(task)
-        progress.update(task, description="digits cnn: training on half the training split")
+            stage.step(f"{label}: {attack}, {result.queries} queries")
+        stage.note("digits cnn: training on half the training split")
         digits = load_dataset("digits")
-        owner, _pool = split_for_theft(digits, victim_rows=digits.X_train.shape[0] // 2, random_state=0)
+        owner, pool = split_for_theft(digits, victim_rows=digits.X_train.shape[0] // 2, random_state=0)
         cnn = train_victim(owner, "cnn", seed=0, options=TrainOptions(epochs=20))
         cnn.details["victim_rows"] = owner.X_train.shape[0]
-        cnn_dir = save_model_dir(cnn, owner, root / "digits-cnn", seed=0, name="digits cnn")
+        cnn_dir = save_model_dir(
+            cnn,
+            owner,
+            root / "digits-cnn",
+            seed=0,
+            name="digits cnn",
+            pool=(pool.X, pool.y, pool.description),
+        )
+        stage.step("digits cnn: trained")
         for label, attack, options, budget in LEARNING_PLAN:
-            progress.update(task, description=f"{label}: stealing with {attack}")
+            stage.note(f"{label}: stealing with {attack}")
             result = steal_model_dir(
                 cnn_dir, attack, budget=budget, seed=0, options=options, pool="in-distribution"
             )
             summary = result.summary()
             summary["victim"] = label
             rows.append(summary)
-            progress.advance(task)
+            stage.step(f"{label}: {attack}, {result.queries} queries")
     print_results(
         rows,
         "modelsteal demo: Tramèr et al. 2016 (equation solving, path finding) and learning-based attacks "
@@ -150,7 +159,9 @@ def over_http(root: Path, labels: list[str], console: Console) -> None:
     rows = []
     with (
         gateway_process(dirs, db, policy=policy) as (url, _),
-        console.status(f"gateway at {url}: stealing over HTTP"),
+        Reporter().stage(
+            f"stealing over HTTP through the gateway at {url}", total=len(HTTP_PLAN), unit="steps"
+        ) as stage,
     ):
         for label, attack, budget in HTTP_PLAN:
             result, _name, _family = steal_url(
@@ -164,6 +175,7 @@ def over_http(root: Path, labels: list[str], console: Console) -> None:
             summary = result.summary()
             summary["victim"] = label
             rows.append(summary)
+            stage.step(f"{label}: {attack}, {result.queries} queries")
         transport = HTTPTransport(f"{url}/v1/models/digits%20softmax", key)
         usage = transport.usage()
         transport.close()

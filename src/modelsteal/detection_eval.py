@@ -200,8 +200,14 @@ def evaluate(
     seed: int = 0,
     max_batch: int = 50,
     progress: Callable[[str], None] | None = None,
+    nat: bool = False,
 ) -> DetectionReport:
-    """Run ``plans`` and ``n_benign`` honest clients per model through one monitored gateway."""
+    """Run ``plans`` and ``n_benign`` honest clients per model through one monitored gateway.
+
+    ``nat``: every honest client of a model and every thief of it come from one address,
+    with the honest keys created within ten minutes of each other (an office behind a NAT
+    that a thief shares), so every client of a model is in one key group twice over.
+    """
     say = progress or (lambda _msg: None)
     if models is None:
         models = build_models(seed)
@@ -231,9 +237,10 @@ def evaluate(
             prefix=f"benign-{setup.name}",
             random_state=seed + k,
         )
-        for c in clients:
-            key = gateway.store.create_key(c.name, created=c.created)
-            transport = GatewayTransport(gateway, key, setup.name, ip=c.ip)
+        for i, c in enumerate(clients):
+            created = now - 3 * 3600.0 + 20.0 * i if nat else c.created
+            key = gateway.store.create_key(c.name, created=created)
+            transport = GatewayTransport(gateway, key, setup.name, ip=nat_address(k) if nat else c.ip)
             for batch in c.batched():
                 transport.send(batch)
             benign_rows += c.rows.shape[0]
@@ -243,10 +250,14 @@ def evaluate(
                     peaks.setdefault(det, []).append(np.nan if info["peak"] is None else info["peak"])
         say(f"{n_benign} benign clients on {setup.name}")
     outcomes = []
+    order = list(models)
     for i, plan in enumerate(plans):
-        outcomes.append(_play(gateway, models[plan.model], plan, i, seed, max_batch))
+        ip = nat_address(order.index(plan.model)) if nat else None
+        outcomes.append(_play(gateway, models[plan.model], plan, i, seed, max_batch, ip=ip))
         o = outcomes[-1]
         say(f"{plan.label}: {o.refused or o.first}")
+    for name in benign:  # alarms raised while the thieves played name honest clients too, if any
+        benign[name] = sorted({a["detector"] for a in gateway.store.alarms(name)})
     if tmp is not None:
         gateway.store.close()
         tmp.cleanup()
@@ -254,15 +265,28 @@ def evaluate(
     return DetectionReport(outcomes, benign, benign_rows, names, peaks)
 
 
+def nat_address(k: int) -> str:
+    """The one address every client of the ``k``-th model has in the NAT scenario."""
+    return f"192.0.2.{k + 1}"
+
+
 def _play(
-    gateway: Gateway, setup: ModelSetup, plan: AttackPlan, index: int, seed: int, max_batch: int
+    gateway: Gateway,
+    setup: ModelSetup,
+    plan: AttackPlan,
+    index: int,
+    seed: int,
+    max_batch: int,
+    *,
+    ip: str | None = None,
 ) -> AttackOutcome:
     names = [f"thief-{index:02d}-{j}" for j in range(plan.keys)]
     transports = []
     created = time.time() - 86400.0 * (index + 1) / 7  # thieves open their keys at different times
     for j, name in enumerate(names):
         key = gateway.store.create_key(name, tier=plan.tier, created=created)
-        transports.append(GatewayTransport(gateway, key, setup.name, ip=f"172.16.{index}.{j + 1}"))
+        address = ip if ip is not None else f"172.16.{index}.{j + 1}"
+        transports.append(GatewayTransport(gateway, key, setup.name, ip=address))
     transport: Any = transports[0] if plan.keys == 1 else SplitTransport(transports, chunk=10)
     options = dict(plan.options)
     if setup.pool is not None and plan.attack in (

@@ -41,7 +41,7 @@ class Stage:
             print(f"[{seconds:7.1f} s] {self.done}{of} {text}", file=self.reporter.stream, flush=True)
 
     def note(self, text: str) -> None:
-        self.name = text
+        """What the stage is doing now: the bar's description (the summary keeps the stage's name)."""
         if self._task is not None:
             self.reporter._bar.update(self._task, description=text)
 

@@ -132,7 +132,7 @@ class Gateway:
         limiter: RowLimiter | None = None,
     ) -> None:
         if not models:
-            raise GatewayError(500, "no_models", "a gateway needs at least one model")
+            raise ModelStealError("a gateway needs at least one model directory to serve")
         self.models = {m.name: m for m in models}
         if len(self.models) != len(models):
             raise ModelStealError("two served models share a name; rename a model directory")
