@@ -9,6 +9,10 @@ from modelsteal.datasets import DATASETS
 
 def test_attack_names_match_the_registry() -> None:
     assert tuple(ATTACKS) == catalog.ATTACK_NAMES
+    for name, cls in ATTACKS.items():
+        needs, summary = catalog.ATTACK_SUMMARIES[name]
+        assert needs == cls.needs_probabilities, name
+        assert summary == (cls.__doc__ or "").strip().splitlines()[0], name
     assert LEARNING_NAMES == catalog.LEARNING_ATTACKS
     assert set(catalog.STRATEGIES) <= set(catalog.LEARNING_ATTACKS)
 

@@ -435,9 +435,9 @@ def test_12_every_refusal_code_is_in_readme() -> None:
 # ---------------------------------------------------------------------- 15: friction
 def test_15_light_commands_do_not_import_torch() -> None:
     probe = (
-        "import sys, runpy\n"
+        "import sys\n"
         "from modelsteal.cli import main\n"
-        "for argv in (['datasets'], ['keys', 'list', '--db', '/nonexistent.db']):\n"
+        "for argv in (['datasets'], ['attacks'], ['keys', 'list', '--db', '/nonexistent.db']):\n"
         "    main(argv)\n"
         "heavy = sorted(m for m in ('torch', 'sklearn', 'fastapi', 'scipy.stats') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"

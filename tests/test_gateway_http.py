@@ -275,6 +275,9 @@ def test_models_are_described_with_the_callers_output_mode(served: dict) -> None
 
 def test_health_metrics_and_openapi(served: dict) -> None:
     assert httpx.get(served["url"] + "/healthz").json()["status"] == "ok"
+    rows = {"instances": served["data"].X_test[:1].tolist()}  # its own requests: any test order
+    assert post(served, fresh_key(served, "metrics"), rows).status_code == 200
+    assert post(served, None, rows).status_code == 401
     text = httpx.get(served["url"] + "/metrics").text
     assert "modelsteal_requests_total" in text and "modelsteal_request_seconds_bucket" in text
     assert 'modelsteal_refusals_total{code="missing_key"}' in text

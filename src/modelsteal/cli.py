@@ -86,6 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on this many training rows; the rest become the thief's in-distribution pool",
     )
 
+    imp = sub.add_parser(
+        "import", help="your own model (.onnx, or scikit-learn saved with skops) as a model directory"
+    )
+    imp.add_argument("model", type=Path, help="an .onnx file or a .skops file")
+    imp.add_argument("--out", required=True, type=Path, help="model directory to write")
+    imp.add_argument(
+        "--csv",
+        required=True,
+        type=Path,
+        help="a labelled sample: judges stolen copies; gives the feature space",
+    )
+    imp.add_argument("--target", required=True, help="the label column of --csv")
+    imp.add_argument(
+        "--feature-space", type=Path, help="YAML/JSON feature space (default: inferred from --csv)"
+    )
+    imp.add_argument(
+        "--outputs",
+        choices=("probabilities", "logits"),
+        default="probabilities",
+        help="what the ONNX model's score output holds (default probabilities)",
+    )
+    imp.add_argument("--name", help="the name the gateway serves it under (default: the directory's)")
+    imp.add_argument("--force", action="store_true", help="replace --out if it exists")
+
     audit = sub.add_parser("audit", help="replay a gateway's query log through the detectors")
     audit.add_argument("--db", type=Path, required=True, help="the gateway's SQLite database")
     audit.add_argument(
@@ -200,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="learning attacks: train on labels even given probabilities",
     )
+    attack.add_argument(
+        "--export",
+        type=Path,
+        help="write the stolen copy: FILE.onnx (runs in onnxruntime), or a model directory DIR",
+    )
     attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
@@ -241,15 +270,14 @@ def _cmd_attacks() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from modelsteal.attacks.registry import ATTACKS
+    from modelsteal.catalog import ATTACK_SUMMARIES
 
     table = Table(title="Attacks")
     table.add_column("name")
     table.add_column("needs")
     table.add_column("what")
-    for name, cls in ATTACKS.items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        table.add_row(name, "probabilities" if cls.needs_probabilities else "labels", doc)
+    for name, (needs_probabilities, summary) in ATTACK_SUMMARIES.items():
+        table.add_row(name, "probabilities" if needs_probabilities else "labels", summary)
     Console().print(table)
     return 0
 
@@ -374,6 +402,20 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     if args.labels_only:
         options["labels_only"] = True
     pool = args.pool or ("in-distribution" if learning and args.pool_csv is None else None)
+    remote = args.target.startswith(("http://", "https://"))
+    judge_dir = args.eval if remote else Path(args.target)
+    if args.export is not None:  # checked before a query is sent
+        if args.export.suffix != ".onnx":
+            from modelsteal.victims.model_dir import check_writable
+
+            if judge_dir is None:
+                raise InvalidInput(
+                    "--export DIR writes a model directory, which needs rows to judge copies: pass --eval DIR, "
+                    "or export to FILE.onnx"
+                )
+            check_writable(args.export, overwrite=False)
+        elif args.export.exists():
+            raise InvalidInput(f"{args.export} exists; choose another file name")
     name: str | None
     family: str | None
     reporter = Reporter()
@@ -388,7 +430,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
         hooks: dict[str, Any] = {"on_sent": stage.advance, "on_wait": waited}
         _torch_single_thread()
-        if args.target.startswith(("http://", "https://")):
+        if remote:
             from modelsteal.experiment import steal_url
 
             api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
@@ -450,9 +492,59 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         print(f"leaves found: {summary['leaves']} ({summary.get('queries_per_leaf')} queries per leaf)")
     if "warning" in summary:
         print(f"warning: {summary['warning']}")
+    if args.export is not None:
+        summary["export"] = str(_export(result, args.export, judge_dir, name))
+        print(f"stolen copy written to {summary['export']}")
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=float))
     return 0
+
+
+def _export(result: Any, out: Path, judge_dir: Path | None, name: str | None) -> Path:
+    """The stolen copy as ONNX, or as a model directory judged on the victim's evaluation rows."""
+    from modelsteal.errors import InvalidInput
+    from modelsteal.stolen.export import export_onnx, to_onnx
+
+    model = result.model
+    if out.suffix == ".onnx":
+        return export_onnx(model, _width_of(model), out)
+    from modelsteal.victims import load_model_dir
+    from modelsteal.victims.model_dir import save_onnx_model_dir
+
+    if judge_dir is None:  # refused before the attack already
+        raise InvalidInput("--export DIR needs --eval DIR")
+    judge = load_model_dir(judge_dir)
+    return save_onnx_model_dir(
+        to_onnx(model, judge.feature_space.n_features),
+        out,
+        feature_space=judge.feature_space,
+        classes=list(judge.card["classes"]),
+        X_eval=judge.X_eval,
+        y_eval=judge.y_eval,
+        name=f"stolen {name or judge.card.get('name')}",
+        family=str(judge.card.get("family", "onnx")),  # a copy of a softmax is a softmax
+        details={
+            **dict(judge.card.get("details") or {}),
+            "stolen_by": result.attack,
+            "queries": result.queries,
+            "stolen_from": str(name or judge.card.get("name")),
+        },
+        dataset=judge.card.get("dataset"),
+    )
+
+
+def _width_of(model: Any) -> int:
+    """How many features a stolen copy takes (each family records it its own way)."""
+    from modelsteal.errors import InvalidInput
+
+    for holder in (model, getattr(model, "pipeline", None)):
+        width = getattr(holder, "n_features_in_", None)
+        if width is not None:
+            return int(width)
+    space = getattr(model, "feature_space", None)
+    if space is not None:
+        return int(space.n_features)
+    raise InvalidInput(f"cannot tell how many features the {type(model).__name__} copy takes")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -539,6 +631,24 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from modelsteal.victims.importing import describe, import_model
+
+    _torch_single_thread()
+    out = import_model(
+        args.model,
+        args.out,
+        csv=args.csv,
+        target=args.target,
+        feature_space=args.feature_space,
+        outputs=args.outputs,
+        name=args.name,
+        overwrite=args.force,
+    )
+    print(f"imported {args.model} as {out}: {describe(out)}")
+    return 0
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from modelsteal.audit import audit_log
     from modelsteal.gateway.policy import Policy
@@ -593,6 +703,7 @@ COMMANDS: dict[str, Any] = {
     "attack": lambda args: _cmd_attack(args),
     "serve": lambda args: _cmd_serve(args),
     "keys": lambda args: _cmd_keys(args),
+    "import": _cmd_import,
     "audit": lambda args: _cmd_audit(args),
     "detect-eval": lambda args: _cmd_detect_eval(args),
 }
@@ -607,9 +718,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelStealError as exc:
         print(f"modelsteal: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a file or folder the user named cannot be read or written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"modelsteal: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("modelsteal: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("MODELSTEAL_DEBUG"):
+            raise
+        print(
+            f"modelsteal: internal error ({type(exc).__name__}: {exc}); this is a bug: rerun with "
+            "MODELSTEAL_DEBUG=1 for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ class SklearnVictim:
         self.feature_space = feature_space
         self.family = family
         self.details = dict(details or {})
-        self.classes_ = np.asarray(estimator.classes_)
+        # class indices, as every victim answers; the estimator's own labels (strings, say, for
+        # an imported model) are the card's class names, in the estimator's sorted order
+        self.classes_ = np.arange(len(estimator.classes_))
 
     def predict_proba(self, X: FloatArray) -> FloatArray:
         X = self.feature_space.validate(X)

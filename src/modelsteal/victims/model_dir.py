@@ -6,6 +6,7 @@ Layout of a directory written by :func:`save_model_dir`::
                        test accuracy, seed, and the SHA-256 of every other file
     model.skops        scikit-learn models (skops, loaded with an explicit type allow-list)
     model.safetensors  PyTorch weights; the architecture is in card.json
+    model.onnx         a model onnxruntime runs (imported, or a stolen copy exported)
     eval.npz           the evaluation split (numeric arrays only, loaded without pickle)
 
 Loading refuses a directory whose card is not ours or whose files do not match the
@@ -151,6 +152,64 @@ def save_model_dir(
     return out
 
 
+def save_onnx_model_dir(
+    onnx_model: bytes,
+    out: str | Path,
+    *,
+    feature_space: FeatureSpace,
+    classes: list[str],
+    X_eval: NDArray[np.float64],
+    y_eval: NDArray[np.int64],
+    name: str | None = None,
+    family: str = "onnx",
+    details: dict[str, Any] | None = None,
+    dataset: str | None = None,
+    outputs: str = "probabilities",
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write an ONNX model as a model directory that ``attack``, ``serve`` and the rest take.
+
+    The model is checked by loading it (``OnnxVictim``) before anything is written.
+    """
+    from modelsteal.victims.onnx_victim import OnnxVictim
+
+    out = check_writable(out, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.onnx").write_bytes(onnx_model)
+    try:
+        victim = OnnxVictim(out / "model.onnx", feature_space, np.arange(len(classes)), outputs=outputs)
+    except ModelDirError:
+        (out / "model.onnx").unlink()
+        raise
+    np.savez(out / "eval.npz", X=X_eval, y=y_eval)
+    files = {"model.onnx": _sha256(out / "model.onnx"), "eval.npz": _sha256(out / "eval.npz")}
+    (out / "pool.npz").unlink(missing_ok=True)
+    accuracy = float(np.mean(victim.predict(X_eval) == y_eval)) if len(y_eval) else None
+    card = {
+        "format": FORMAT,
+        "name": name or out.name,
+        "dataset": dataset,
+        "dataset_info": {},
+        "family": family,
+        "details": dict(details or {}),
+        "backend": "onnx",
+        "outputs": outputs,
+        "feature_space": feature_space.to_dict(),
+        "classes": list(classes),
+        "test_accuracy": accuracy,
+        "n_eval": len(y_eval),
+        "pool": None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+        **(extra or {}),
+    }
+    tmp = out / "card.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, out / "card.json")
+    return out
+
+
 def read_card(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     card_path = path / "card.json"
@@ -222,6 +281,18 @@ def load_model_dir(path: str | Path) -> ModelDir:
         except RuntimeError as exc:
             raise ModelDirError(f"{file} does not fit its architecture: {exc}") from None
         victim = TorchVictim(module, space, classes, family=card["family"], details=card.get("details", {}))
+    elif card.get("backend") == "onnx":
+        from modelsteal.victims.onnx_victim import OnnxVictim
+
+        file = _checked(path, "model.onnx", card)
+        victim = OnnxVictim(
+            file,
+            space,
+            classes,
+            family=card.get("family", "onnx"),
+            details=card.get("details", {}),
+            outputs=card.get("outputs", "probabilities"),
+        )
     else:
         raise ModelDirError(f"{path}/card.json names an unknown backend {card.get('backend')!r}")
     eval_file = _checked(path, "eval.npz", card)
