@@ -74,6 +74,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _write_card(out: Path, card: dict[str, Any]) -> Path:
+    """The card last, atomically: a directory without a whole card.json is not a model directory."""
+    tmp = out / "card.json.tmp"
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, out / "card.json")
+    return out
+
+
 def check_writable(out: str | Path, *, overwrite: bool) -> Path:
     """Where a model directory may be written; without ``overwrite``, never over another one."""
     out = Path(out)
@@ -146,10 +154,7 @@ def save_model_dir(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
     }
-    tmp = out / "card.json.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, out / "card.json")
-    return out
+    return _write_card(out, card)
 
 
 def save_onnx_model_dir(
@@ -204,10 +209,7 @@ def save_onnx_model_dir(
         "files": files,
         **(extra or {}),
     }
-    tmp = out / "card.json.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, out / "card.json")
-    return out
+    return _write_card(out, card)
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
