@@ -15,7 +15,18 @@ import httpx
 
 from modelsteal.gateway.process import free_port, gateway_process, stop, wait_until
 
-__all__ = ["InProcess", "free_port", "gateway_server", "redis_server", "stop"]
+__all__ = ["InProcess", "create_key", "free_port", "gateway_server", "redis_server", "stop"]
+
+
+def create_key(db: Path, name: str, tier: str = "default") -> str:
+    """A key of a test's own in a (running) gateway's database, so no test leans on another's quota."""
+    from modelsteal.gateway.store import Store
+
+    store = Store(db)
+    try:
+        return store.create_key(name, tier)
+    finally:
+        store.close()
 
 
 class InProcess:

@@ -29,7 +29,7 @@ from modelsteal.gateway.limiter import RowLimiter
 from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.oracle import Oracle
 from modelsteal.victims import save_model_dir, train_victim
-from tests.servers import InProcess, free_port, gateway_server, redis_executable
+from tests.servers import InProcess, create_key, free_port, gateway_server, redis_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,11 +78,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, dirs: dict[str, Path]) -> I
 
 
 def new_key(server: dict, name: str, tier: str = "default") -> str:
-    store = Store(server["db"])
-    try:
-        return store.create_key(name, tier)
-    finally:
-        store.close()
+    return create_key(server["db"], name, tier)
 
 
 def usage(server: dict, key: str) -> dict:

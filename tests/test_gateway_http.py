@@ -22,7 +22,7 @@ from modelsteal.gateway.store import Store
 from modelsteal.oracle import Oracle
 from modelsteal.oracle.http import HTTPTransport
 from modelsteal.victims import load_model_dir, save_model_dir
-from tests.servers import gateway_server, stop
+from tests.servers import create_key, gateway_server, stop
 
 ADMIN = "admin-secret"
 PRICE = 0.002
@@ -92,12 +92,7 @@ def post(
 
 
 def fresh_key(served: dict, name: str, tier: str = "default") -> str:
-    """A key of the test's own, so no test depends on what another spent or changed."""
-    store = Store(served["db"])
-    try:
-        return store.create_key(name, tier)
-    finally:
-        store.close()
+    return create_key(served["db"], name, tier)
 
 
 def usage(served: dict, key: str) -> dict:

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_datasets() -> int:
+def _cmd_datasets(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
@@ -266,7 +266,7 @@ def _cmd_example_csv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_attacks() -> int:
+def _cmd_attacks(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
@@ -695,17 +695,17 @@ def _torch_single_thread() -> None:
     torch.set_num_threads(1)
 
 
-COMMANDS: dict[str, Any] = {
-    "datasets": lambda args: _cmd_datasets(),
-    "attacks": lambda args: _cmd_attacks(),
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "datasets": _cmd_datasets,
+    "attacks": _cmd_attacks,
     "example-csv": _cmd_example_csv,
-    "train": lambda args: _cmd_train(args),
-    "attack": lambda args: _cmd_attack(args),
-    "serve": lambda args: _cmd_serve(args),
-    "keys": lambda args: _cmd_keys(args),
+    "train": _cmd_train,
+    "attack": _cmd_attack,
+    "serve": _cmd_serve,
+    "keys": _cmd_keys,
     "import": _cmd_import,
-    "audit": lambda args: _cmd_audit(args),
-    "detect-eval": lambda args: _cmd_detect_eval(args),
+    "audit": _cmd_audit,
+    "detect-eval": _cmd_detect_eval,
 }
 
 
@@ -714,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(COMMANDS[args.command](args))
+        return COMMANDS[args.command](args)
     except ModelStealError as exc:
         print(f"modelsteal: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
