@@ -36,6 +36,7 @@ and weight each log-ratio by its precision (weighted least squares).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,9 +55,15 @@ ROUNDED_FACTOR = 10  # rounded answers: by default, 10(d+1) queries for a least-
 
 
 def identifiable_columns(space: FeatureSpace) -> NDArray[np.intp]:
-    """Columns whose weights are identifiable: all but the first level of each one-hot group."""
+    """Columns whose weights are identifiable.
+
+    All but the first level of each one-hot group (the group's columns sum to one, like
+    the bias) and all but constant columns (a zero-width bound: the bias absorbs them).
+    """
     drop = {group.columns[0] for group in space.categorical}
-    return np.asarray([i for i in range(space.n_features) if i not in drop], dtype=np.intp)
+    cont = set(space.continuous_columns.tolist())
+    flat = {int(i) for i in np.flatnonzero(space.upper <= space.lower) if int(i) in cont}
+    return np.asarray([i for i in range(space.n_features) if i not in drop | flat], dtype=np.intp)
 
 
 def design(X: NDArray[np.float64], cols: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -73,6 +80,194 @@ def expand(
     return coef, theta[:, -1].copy()
 
 
+def answer_precision(P: NDArray[np.float64]) -> float:
+    """Absolute error of the answers' probabilities: float32 when every value is one, else float64.
+
+    A binary model's smaller probability is often computed as 1 − p, so its error is
+    absolute (about one unit in the last place of 1), not relative.
+    """
+    finite = P[np.isfinite(P)]
+    if finite.size >= 4 and np.all(finite.astype(np.float32).astype(np.float64) == finite):
+        return float(np.finfo(np.float32).eps)
+    return float(np.finfo(np.float64).eps)
+
+
+def balance_floor(eps: float) -> float:
+    """The smallest probability a planned query may produce and still carry a precise equation."""
+    return 1e-9 if eps < 1e-10 else 1e-4
+
+
+def _balance(P: NDArray[np.float64], floor: float) -> tuple[int, float]:
+    """How balanced an answer is: classes at or above ``floor``, then its smallest log-probability."""
+    row = np.asarray(P, dtype=np.float64)
+    return int(np.sum(row >= floor)), float(np.log(max(float(row.min()), TINY)))
+
+
+@dataclass
+class _Rows:
+    """The queries sent so far and their answers (a growing design)."""
+
+    X: list[NDArray[np.float64]] = field(default_factory=list)
+    P: list[NDArray[np.float64]] = field(default_factory=list)
+
+    def ask(self, ctx: AttackContext, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        P = ctx.oracle.query(X).require_probabilities("equation solving")
+        self.X.append(X)
+        self.P.append(P)
+        return P
+
+    def arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return np.vstack(self.X), np.vstack(self.P)
+
+
+def _balanced_base(
+    ctx: AttackContext, rows: _Rows, floor: float, spend: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A point of the box whose answer has no probability below ``floor``, and its answer.
+
+    The box centre first (one query). When the centre saturates, a few uniform points
+    (each an equation too); the most balanced wins, or a bisection on a segment between
+    two of them with different top classes (the decision boundary, where no class
+    dominates, lies between them). At most ``spend`` queries.
+    """
+    space = ctx.info.feature_space
+    n_classes = ctx.info.n_classes
+    x0 = space.center()[None, :]
+    P0 = rows.ask(ctx, x0)
+    if _balance(P0[0], floor)[0] == n_classes or spend <= 1:
+        return x0[0], P0[0]
+    m = min(8, spend - 1)
+    Xu = space.sample_uniform(m, ctx.rng)
+    Pu = rows.ask(ctx, Xu)
+    Xc, Pc = np.vstack([x0, Xu]), np.vstack([P0, Pu])
+    scores = [_balance(row, floor) for row in Pc]
+    best = max(range(len(scores)), key=lambda i: scores[i])
+    left = spend - 1 - m
+    tops = np.argmax(Pc, axis=1)
+    pairs = [(i, j) for i in range(len(tops)) for j in range(i) if tops[i] != tops[j]]
+    if scores[best][0] == n_classes or not pairs or left < 1:
+        return Xc[best], Pc[best]
+    a, b = Xc[pairs[0][0]].copy(), Xc[pairs[0][1]].copy()
+    top_a = tops[pairs[0][0]]
+    for _ in range(min(left, 40)):
+        mid = (a + b) / 2.0
+        for group in space.categorical:  # a one-hot group keeps one end's level
+            cols = list(group.columns)
+            mid[cols] = a[cols]
+        Pm = rows.ask(ctx, mid[None, :])[0]
+        score = _balance(Pm, floor)
+        if score > scores[best]:
+            Xc, Pc = np.vstack([Xc, mid]), np.vstack([Pc, Pm])
+            scores.append(score)
+            best = len(scores) - 1
+        if score[0] == n_classes:
+            break
+        if np.argmax(Pm) == top_a:
+            a = mid
+        else:
+            b = mid
+    return Xc[best], Pc[best]
+
+
+def planned_rows(
+    ctx: AttackContext,
+    n: int,
+    cols: NDArray[np.intp],
+    *,
+    coordinate_steps: bool = True,
+    spread: float = 1 / 16,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Queries planned so that no answer underflows: a balanced base and one step per unknown.
+
+    The base is the box centre (or, when it saturates, the most balanced point found
+    near the decision boundary). Each further point moves one identifiable coordinate:
+    a continuous feature by 1/16 of its range towards its farther bound, or a one-hot
+    group to another level. A step whose answer falls below the balance floor is taken
+    again at an eighth of its length, within the budget. Queries left in the budget after
+    that go to points near the base, each one more equation. Every answer's finite
+    log-ratios are used by the solver; none is thrown away.
+
+    Without ``coordinate_steps`` every point after the base is uniform in the box with
+    every level dealt out (see :func:`_near`): the one-vs-rest solver needs each unknown
+    in many rows, because each row brings an unknown normaliser of its own, and points
+    far apart, where the sigmoids' curvature tells the normalisers apart.
+    """
+    space = ctx.info.feature_space
+    rows = _Rows()
+    floor = balance_floor(float(np.finfo(np.float64).eps))
+    base, p_base = _balanced_base(ctx, rows, floor, max(1, n - cols.size))
+    floor = balance_floor(answer_precision(p_base[None, :]))
+    span = space.upper - space.lower
+    onehot = {c for g in space.categorical for c in g.columns}
+    cont = [int(j) for j in cols if int(j) not in onehot]
+    steps: list[NDArray[np.float64]] = []
+    step_of: dict[int, float] = {}
+    if not coordinate_steps:
+        cont = []
+    for j in cont:
+        towards = 1.0 if space.upper[j] - base[j] >= base[j] - space.lower[j] else -1.0
+        step_of[j] = towards * span[j] / 16.0
+        x = base.copy()
+        x[j] += step_of[j]
+        steps.append(x)
+    for group in space.categorical if coordinate_steps else ():
+        gcols = list(group.columns)
+        current = gcols[int(np.argmax(base[gcols]))]
+        for c in gcols:
+            if c != current:
+                x = base.copy()
+                x[gcols] = 0.0
+                x[c] = 1.0
+                steps.append(x)
+    budget_steps = min(len(steps), ctx.budget_left)
+    if budget_steps:
+        X = np.asarray(steps[:budget_steps])
+        P = rows.ask(ctx, X)
+        # shorter continuous steps where an answer fell below the floor
+        for _ in range(4):
+            low = [
+                j
+                for j, row in zip(cont[: min(len(cont), budget_steps)], P, strict=False)
+                if row.min() < floor and j in step_of
+            ]
+            if not low or ctx.budget_left < len(low):
+                break
+            for j in low:
+                step_of[j] /= 8.0
+            X = np.asarray([base + step_of[j] * np.eye(space.n_features)[j] for j in low])
+            P_new = rows.ask(ctx, X)
+            cont = low
+            P = P_new
+            budget_steps = len(low)
+    spare = min(ctx.budget_left, n - sum(x.shape[0] for x in rows.X))
+    if spare > 0:
+        rows.ask(ctx, _near(space, base, spare, ctx.rng, spread))
+    return rows.arrays()
+
+
+def _near(
+    space: FeatureSpace, base: NDArray[np.float64], n: int, rng: np.random.Generator, spread: float = 1 / 16
+) -> NDArray[np.float64]:
+    """``n`` points around ``base``: continuous features within ``spread`` of their range
+    of it (``spread`` 1: uniform in the box), and each one-hot group's levels dealt out in
+    shuffled rounds, so that every level occurs (⌊n/levels⌋ or one more times) — uniform
+    levels would miss some of a group of 42 in a hundred draws."""
+    X = np.repeat(base[None, :], n, axis=0)
+    cont = space.continuous_columns
+    lo, hi = space.lower[cont], space.upper[cont]
+    if spread >= 1.0:
+        X[:, cont] = rng.uniform(lo, hi, size=(n, cont.size))
+    else:
+        X[:, cont] = base[cont] + rng.uniform(-1.0, 1.0, size=(n, cont.size)) * (hi - lo) * spread
+    for group in space.categorical:
+        cols = np.asarray(group.columns)
+        rounds = -(-n // cols.size)
+        deal = np.concatenate([rng.permutation(cols.size) for _ in range(rounds)])[:n]
+        X[:, cols] = 0.0
+        X[np.arange(n), cols[deal]] = 1.0
+    return np.asarray(space.clip(X))
+
+
 def sample_informative(
     ctx: AttackContext, n: int, *, shrink: float = 1.0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -87,9 +282,41 @@ def sample_informative(
     return X, P
 
 
-def usable_rows(P: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """Rows that carry at least one log-ratio: two or more non-zero probabilities."""
-    return np.asarray((P > TINY).sum(axis=1) >= 2)
+def equation_rank(A: NDArray[np.float64], P: NDArray[np.float64], *, count: str = "classes") -> int:
+    """Independent equations the answers give.
+
+    ``count="classes"``: on the centred weights of every class (at most (c−1)·p); each row
+    gives log p_i − log p_top for its non-zero classes. ``"rows"``: the design rank of the
+    rows with two or more non-zero classes; ``"whole"``: of the rows with no zero at all
+    (the one-vs-rest solver needs whole rows).
+    """
+    if count == "classes":
+        M, _ = _ratio_system(A, P)
+        return int(np.linalg.matrix_rank(M)) if M.shape[0] else 0
+    usable = usable_mask(P, whole=count == "whole")
+    return int(np.linalg.matrix_rank(A[usable])) if usable.any() else 0
+
+
+def usable_mask(P: NDArray[np.float64], *, whole: bool) -> NDArray[np.bool_]:
+    """Rows that carry an equation: no zero (``whole``), or at least two non-zero classes."""
+    return np.asarray(np.all(P > TINY, axis=1) if whole else (P > TINY).sum(axis=1) >= 2)
+
+
+def _ratio_system(
+    A: NDArray[np.float64], P: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Rows (θ_i − θ_top)·x̃ = log p_i − log p_top over every non-zero p_i of every answer."""
+    p = A.shape[1]
+    c = P.shape[1]
+    top = np.argmax(P, axis=1)
+    rows, cls = np.nonzero((P > TINY) & (np.arange(c)[None, :] != top[:, None]))
+    M = np.zeros((rows.size, c * p))
+    idx = np.arange(rows.size)
+    for k in range(p):
+        M[idx, cls * p + k] = A[rows, k]
+        M[idx, top[rows] * p + k] -= A[rows, k]
+    rhs = np.log(P[rows, cls]) - np.log(P[rows, top[rows]])
+    return M, rhs
 
 
 def gather_rows(
@@ -99,26 +326,48 @@ def gather_rows(
     cols: NDArray[np.intp],
     *,
     all_classes: bool = False,
+    planned: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Query until the usable rows span ``rank_needed`` dimensions (or the budget ends).
+    """Query until the answers give ``rank_needed`` independent equations (or the budget ends).
 
-    With ``all_classes`` a row is usable only when no probability is 0.
+    ``planned``: the first ``n_first`` queries follow :func:`planned_rows`; otherwise they
+    are uniform. More rows, drawn ever closer to the centre of the box with every level
+    dealt out, follow while equations are missing.
     """
-    X, P = sample_informative(ctx, n_first)
+    c = ctx.info.n_classes
+    if planned:
+        X, P = planned_rows(
+            ctx, n_first, cols, coordinate_steps=not all_classes, spread=1.0 if all_classes else 1 / 16
+        )
+    else:
+        X, P = sample_informative(ctx, n_first)
+    # Exact answers must determine every class's weights; a rounded fit is a least-squares
+    # estimate, and asks only that the points span the space.
+    per_class = planned and not all_classes
+    count = "classes" if per_class else "whole" if all_classes else "rows"
+    need = rank_needed * (c - 1) if per_class else rank_needed
     shrink = 1.0
     while True:
-        usable = np.all(P > TINY, axis=1) if all_classes else usable_rows(P)
-        rank = int(np.linalg.matrix_rank(design(X[usable], cols))) if usable.any() else 0
-        if rank >= rank_needed:
+        rank = equation_rank(design(X, cols), P, count=count)
+        if rank >= need:
+            usable = usable_mask(P, whole=all_classes)
             return X[usable], P[usable]
-        missing = rank_needed - rank
+        per_row = c - 1 if per_class else 1
+        missing = -(-(need - rank) // per_row)
         if ctx.budget_left < missing:
+            zeros = int(np.sum(P <= TINY))
+            why = (
+                f"{zeros} probabilities were 0 (rounded or underflowed)"
+                if zeros
+                else "the answers are not yet independent"
+            )
             raise AttackFailed(
-                f"only {rank} of {rank_needed} independent equations after {ctx.oracle.queries} queries "
-                f"(answers underflowed to 0); raise the budget by at least {missing}"
+                f"only {rank} of {need} independent equations after {ctx.oracle.queries} queries "
+                f"({why}); raise the budget by at least {missing}"
             )
         shrink *= 0.5
-        X2, P2 = sample_informative(ctx, missing, shrink=shrink)
+        X2 = _near(ctx.info.feature_space, ctx.info.feature_space.center(), missing, ctx.rng, spread=shrink)
+        P2 = ctx.oracle.query(X2).require_probabilities("equation solving")
         X, P = np.vstack([X, X2]), np.vstack([P, P2])
 
 
@@ -127,35 +376,38 @@ def solve_centred_logits(
 ) -> NDArray[np.float64]:
     """Least-squares weights Θ (columns of A × classes), centred over classes, from log P.
 
-    Without zeros: log p_i − mean_k log p_k = (Θ x̃)_i − mean, one solve for all classes.
-    With zeros (underflow, rounding): each non-zero p_i gives log p_i − log p_top =
-    (θ_i − θ_top)·x̃ against the row's top class; zeros give nothing.
-    Rounded to ``decimals``: each log-ratio is weighted by the inverse of its error,
-    about sqrt((δ/p_i)² + (δ/p_top)²) with δ half the last decimal.
+    When every answer is balanced (no probability under the floor of
+    :func:`balance_floor`) and exact: log p_i − mean_k log p_k = (Θ x̃)_i − mean, one solve
+    for all classes. Otherwise each non-zero p_i gives log p_i − log p_top =
+    (θ_i − θ_top)·x̃ against the row's top class (zeros give nothing), weighted by the
+    inverse of its error, about sqrt((δ/p_i)² + (δ/p_top)²): δ is half the last decimal
+    when the API rounds, else the answers' own precision (:func:`answer_precision`).
     """
-    if np.all(P > TINY) and decimals is None:
+    eps = answer_precision(P)
+    # Columns scaled to a common size: raw features run up to 1e5 beside one-hot 0/1, and
+    # least squares loses that factor of precision on the rarely weighted equations.
+    scale = np.maximum(np.abs(A).max(axis=0), 1e-300)
+    As = A / scale
+    if decimals is None and bool(np.all(balance_floor(eps) <= P)):
         L = np.log(P)
-        theta, *_ = np.linalg.lstsq(A, L - L.mean(axis=1, keepdims=True), rcond=None)
-        return np.asarray(theta)
+        theta, *_ = np.linalg.lstsq(As, L - L.mean(axis=1, keepdims=True), rcond=None)
+        return np.asarray(theta / scale[:, None])
     p = A.shape[1]
     c = P.shape[1]
+    M_ratio, rhs_ratio = _ratio_system(As, P)
     top = np.argmax(P, axis=1)
     rows, cls = np.nonzero((P > TINY) & (np.arange(c)[None, :] != top[:, None]))
-    M = np.zeros((rows.size + p, c * p))
-    for eq, (r, i) in enumerate(zip(rows, cls, strict=True)):
-        M[eq, i * p : (i + 1) * p] = A[r]
-        M[eq, top[r] * p : (top[r] + 1) * p] -= A[r]
-    rhs = np.concatenate([np.log(P[rows, cls]) - np.log(P[rows, top[rows]]), np.zeros(p)])
+    delta = 0.5 * 10.0 ** (-decimals) if decimals is not None else eps
+    weight = 1.0 / np.hypot(delta / P[rows, cls], delta / P[rows, top[rows]])
+    # the precise equations dominate; none is weighted to nothing (it may be the only one)
+    weight = np.maximum(weight / weight.max(), 1e-6)
+    gauge = np.zeros((p, c * p))
     for j in range(p):  # gauge: the weights sum to zero over classes
-        M[rows.size + j, j::p] = 1.0
-    if decimals is not None:
-        delta = 0.5 * 10.0 ** (-decimals)
-        weight = 1.0 / np.hypot(delta / P[rows, cls], delta / P[rows, top[rows]])
-        weight = np.concatenate([weight / weight.max(), np.ones(p)])
-        M *= weight[:, None]
-        rhs = rhs * weight
+        gauge[j, j::p] = 1.0
+    M = np.vstack([M_ratio * weight[:, None], gauge])
+    rhs = np.concatenate([rhs_ratio * weight, np.zeros(p)])
     theta, *_ = np.linalg.lstsq(M, rhs, rcond=None)
-    return np.asarray(theta.reshape(c, p).T)
+    return np.asarray(theta.reshape(c, p).T / scale[:, None])
 
 
 class _LinearEquationSolving(ExtractionAttack):
@@ -181,8 +433,9 @@ class _LinearEquationSolving(ExtractionAttack):
         decimals = ctx.info.output_mode.decimals
         default = self.default_queries(ctx.info) * (ROUNDED_FACTOR if decimals is not None else 1)
         n = min(self.queries or default, ctx.budget_left)
-        X, P = gather_rows(ctx, n, cols.size + 1, cols)
+        X, P = gather_rows(ctx, n, cols.size + 1, cols, planned=decimals is None)
         theta = solve_centred_logits(design(X, cols), P, decimals)
+        ctx.notes["smallest_probability"] = float(P.min())
         coef, intercept = expand(theta.T, cols, space.n_features)
         classes = np.arange(ctx.info.n_classes)
         if self.kind == "binary" or ctx.info.n_classes == 2:
@@ -250,14 +503,17 @@ class OvREquationSolving(ExtractionAttack):
         rounds = 0
         warm: NDArray[np.float64] | None = None
         while True:
-            theta, cost, warm = self._solve(X, P, cols, ctx.rng, warm)
+            # While the budget allows more rows, one start per round (more rows help more
+            # than more starts); every start once the budget is spent.
+            theta, cost, warm = self._solve(X, P, cols, ctx.rng, warm, exhaustive=ctx.budget_left == 0)
             rounds += 1
             consistent = cost < self.tol * X.shape[0]
             if consistent or ctx.budget_left == 0:
                 break
             # Not yet a consistent solution: a few more equations, then solve again.
             extra = min(ctx.budget_left, max(1, math.ceil(0.05 * X.shape[0])))
-            X2, P2 = sample_informative(ctx, extra)
+            X2 = _near(space, space.center(), extra, ctx.rng, spread=1.0)
+            P2 = ctx.oracle.query(X2).require_probabilities("equation solving")
             keep = np.all(P2 > TINY, axis=1)
             X, P = np.vstack([X, X2[keep]]), np.vstack([P, P2[keep]])
         ctx.notes["solver_cost"] = float(cost)
@@ -273,8 +529,13 @@ class OvREquationSolving(ExtractionAttack):
         cols: NDArray[np.intp],
         rng: np.random.Generator,
         warm: NDArray[np.float64] | None,
+        *,
+        exhaustive: bool = True,
     ) -> tuple[NDArray[np.float64], float, NDArray[np.float64]]:
-        """θ (classes × identifiable columns + bias) and the residual cost of the fit."""
+        """θ (classes × identifiable columns + bias) and the residual cost of the fit.
+
+        ``exhaustive``: try every starting point (else only the warm one, or the middle).
+        """
         c = P.shape[1]
         A = design(X, cols)
         # A column scaling keeps Levenberg–Marquardt well conditioned on wide input ranges.
@@ -307,15 +568,20 @@ class OvREquationSolving(ExtractionAttack):
             Jf = J.reshape(n_rows, c * n_rows)
             return np.asarray(project(Jf).reshape(n_rows, c, n_rows).reshape(n_rows * c, n_rows))
 
-        starts: list[NDArray[np.float64]]
+        starts: list[NDArray[np.float64]] = []
         if warm is not None:
             # the previous round's normalisers, new rows from the middle
-            starts = [np.concatenate([warm, np.zeros(n_rows - warm.size)])]
-        else:
-            starts = [np.full(n_rows, v) for v in (0.0, -3.0, 3.0, -8.0)]
+            starts.append(np.concatenate([warm, np.zeros(n_rows - warm.size)]))
+        if exhaustive:
+            # the top class's logit: large where its probability is near 1
+            odds = np.log(pmax) - np.log1p(-np.minimum(pmax, 1.0 - 1e-12))
+            starts += [odds + v for v in (0.0, 2.0, -2.0)]
+            starts += [np.full(n_rows, v) for v in (0.0, -3.0, 3.0, -8.0)]
             starts += [
                 np.asarray(rng.normal(scale=3.0, size=n_rows), dtype=np.float64) for _ in range(self.restarts)
             ]
+        elif warm is None:
+            starts.append(np.log(pmax) - np.log1p(-np.minimum(pmax, 1.0 - 1e-12)))
         best: Any = None
         for start in starts:
             fit = least_squares(
