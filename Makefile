@@ -16,6 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Real model servers of other kinds for the protocol and upstream tests (KServe's ModelServer,
+# MLflow's scoring server). Their pins (pandas, protobuf) clash with ours, so they get a venv
+# of their own, with our scikit-learn and skops versions so the model files tests write load there.
+UPSTREAM := .venv-upstream
+$(UPSTREAM)/.installed: $(STAMP)
+	test -x $(UPSTREAM)/bin/python || $(PYTHON) -m venv $(UPSTREAM)
+	$(UPSTREAM)/bin/python -m pip install --quiet --upgrade pip
+	$(UPSTREAM)/bin/python -m pip install --quiet "kserve==0.21.0" "mlflow-skinny==3.18.0" \
+		"scikit-learn==$$($(BIN)/python -c 'import sklearn; print(sklearn.__version__)')" \
+		"skops==$$($(BIN)/python -c 'import skops; print(skops.__version__)')"
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/python -m modelsteal.demo
 
@@ -26,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(UPSTREAM)/.installed
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
@@ -42,4 +54,4 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/learning.py
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(UPSTREAM) build .mypy_cache .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,17 @@ import httpx
 
 from modelsteal.gateway.process import free_port, gateway_process, stop, wait_until
 
-__all__ = ["InProcess", "create_key", "free_port", "gateway_server", "redis_server", "stop"]
+__all__ = [
+    "InProcess",
+    "bespoke_server",
+    "create_key",
+    "free_port",
+    "gateway_server",
+    "kserve_server",
+    "mlflow_server",
+    "redis_server",
+    "stop",
+]
 
 
 def create_key(db: Path, name: str, tier: str = "default") -> str:
@@ -100,3 +111,80 @@ def redis_server() -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}"
     finally:
         stop(proc)
+
+
+# ------------------------------------------------------------------ other kinds of model server
+ROOT = Path(__file__).resolve().parents[1]
+#: KServe and MLflow live in a venv of their own (their pins clash with ours); `make test` makes it
+UPSTREAM_VENV = ROOT / ".venv-upstream"
+UPSTREAM_SCRIPTS = Path(__file__).resolve().parent / "upstream"
+
+
+def upstream_python() -> Path:
+    """The upstream venv's Python; the tests that need it say how to get it when it is missing."""
+    python = UPSTREAM_VENV / "bin" / "python"
+    if not python.is_file():
+        import pytest
+
+        pytest.skip(
+            f"NOT RUN: no {UPSTREAM_VENV} (KServe and MLflow servers); `make test` creates it, "
+            "or run `make .venv-upstream/.installed`"
+        )
+    return python
+
+
+def _serve(cmd: list[str], port: int, health: str, what: str, *, env: dict[str, str] | None = None) -> Any:
+    """Start ``cmd``, wait until ``health`` answers 200, yield the base URL and the process."""
+    base = f"http://127.0.0.1:{port}"
+
+    @contextlib.contextmanager
+    def served() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until(
+                lambda: httpx.get(base + health, timeout=1).status_code == 200, what, proc, timeout=120
+            )
+            yield base, proc
+        finally:
+            stop(proc)
+
+    return served()
+
+
+def kserve_server(skops_file: Path, name: str) -> Any:
+    """A real KServe ModelServer for a scikit-learn model: v1 (TF Serving style) and v2 (OIP)."""
+    port = free_port()
+    cmd = [
+        str(upstream_python()),
+        str(UPSTREAM_SCRIPTS / "kserve_server.py"),
+        str(skops_file),
+        name,
+        str(port),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return _serve(cmd, port, "/v2/health/ready", "the KServe server", env=env)
+
+
+def mlflow_server(skops_file: Path, workdir: Path) -> Any:
+    """MLflow's own scoring server (``mlflow models serve``) for a scikit-learn model that
+    answers ``predict_proba``."""
+    python = upstream_python()
+    model = workdir / "mlflow-model"
+    subprocess.run(
+        [str(python), str(UPSTREAM_SCRIPTS / "mlflow_model.py"), str(skops_file), str(model)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    bindir = str(python.parent)
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""), OMP_NUM_THREADS="1")
+    cmd = [bindir + "/mlflow", "models", "serve", "-m", str(model), "--env-manager", "local"]
+    cmd += ["-h", "127.0.0.1", "-p", str(port)]
+    return _serve(cmd, port, "/ping", "the MLflow scoring server", env=env)
+
+
+def bespoke_server(model_dir: Path) -> Any:
+    """The mission's example API: one PNG in (``image_base64``), ``class`` and ``confidence`` out."""
+    port = free_port()
+    cmd = [sys.executable, str(UPSTREAM_SCRIPTS / "bespoke_server.py"), str(model_dir), str(port)]
+    return _serve(cmd, port, "/healthz", "the bespoke API", env=dict(os.environ))

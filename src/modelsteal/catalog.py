@@ -82,6 +82,8 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "logistic")
 POOL_KINDS: tuple[str, ...] = ("in-distribution", "resized", "patches", "uniform")
 
 OUTPUT_KINDS: tuple[str, ...] = ("probabilities", "top_k", "label", "confidence")
+#: wire protocols the attacker's HTTP transport speaks (``modelsteal`` is ours)
+PROTOCOLS: tuple[str, ...] = ("modelsteal", "tfserving", "oip", "mlflow", "template")
 
 #: bundled data sets and what each holds
 DATASET_SUMMARIES: dict[str, str] = {

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         MODEL_FAMILIES,
         OUTPUT_KINDS,
         POOL_KINDS,
+        PROTOCOLS,
         STRATEGIES,
     )
 
@@ -170,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--api-key", help="API key, for an http:// target (default: $MODELSTEAL_API_KEY)")
     attack.add_argument(
         "--eval", type=Path, help="model directory whose split and victim judge an http:// attack"
+    )
+    attack.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="modelsteal",
+        help="the http:// API's protocol: ours (default), tfserving, oip (KServe v2/Triton), mlflow, template",
+    )
+    attack.add_argument("--template", type=Path, help="with --protocol template: the API's YAML description")
+    attack.add_argument(
+        "--feature-space",
+        type=Path,
+        help="another server's inputs and classes (YAML/JSON; default: those of --eval DIR)",
     )
     attack.add_argument("--wait", action="store_true", help="wait out 429 Retry-After instead of stopping")
     attack.add_argument(
@@ -434,8 +447,6 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             from modelsteal.experiment import steal_url
 
             api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
-            if not api_key:
-                raise InvalidInput("an http:// target needs --api-key KEY (or $MODELSTEAL_API_KEY)")
             if args.output_mode != "probabilities" or args.decimals is not None:
                 raise InvalidInput(
                     "--output-mode and --decimals shape an in-memory API; a server's policy sets them"
@@ -454,8 +465,11 @@ def _cmd_attack(args: argparse.Namespace) -> int:
                 pool=pool,
                 pool_csv=args.pool_csv,
                 hooks=hooks,
+                protocol=args.protocol,
+                template=args.template,
+                feature_space=args.feature_space,
             )
-            title = f"{name}: {family} at {args.target}"
+            title = f"{name}: {family or 'model'} at {args.target}"
         else:
             from modelsteal.experiment import steal_model_dir
             from modelsteal.oracle import OutputMode
@@ -463,6 +477,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
             if args.eval is not None:
                 raise InvalidInput("--eval judges an http:// attack; a model directory judges itself")
+            if args.protocol != "modelsteal" or args.template or args.feature_space:
+                raise InvalidInput("--protocol, --template and --feature-space go with an http:// target")
             card = read_card(args.target)
             mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
             result = steal_model_dir(

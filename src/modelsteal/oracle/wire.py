@@ -64,8 +64,12 @@ def raise_for_error(status: int, body: Any, headers: dict[str, str]) -> None:
     if status < 400:
         return
     err = body.get("error", {}) if isinstance(body, dict) else {}
+    if not isinstance(err, dict):  # other servers: {"error": "text"} (TF Serving, KServe)
+        err = {"message": str(err)}
+    if isinstance(body, dict) and "message" not in err and isinstance(body.get("message"), str):
+        err = {**err, "message": body["message"]}  # MLflow: {"error_code": ..., "message": ...}
     code = str(err.get("code", f"http_{status}"))
-    message = str(err.get("message", f"HTTP {status}"))
+    message = str(err.get("message", f"HTTP {status}"))[:500]
     if status in (429, 503):  # 503: a dependency of the server is down; it may come back
         retry = headers.get("retry-after")
         raise RateLimited(f"{code}: {message}", retry_after=float(retry) if retry else None)

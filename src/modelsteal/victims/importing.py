@@ -49,6 +49,17 @@ def load_feature_space(path: str | Path) -> FeatureSpace:
     return FeatureSpace.from_dict(data)
 
 
+def load_classes(path: str | Path) -> tuple[str, ...] | None:
+    """The ``classes`` list of a feature-space file, if it has one (an API's class names)."""
+    data = yaml.safe_load(Path(path).read_text())
+    classes = data.get("classes") if isinstance(data, dict) else None
+    if classes is None:
+        return None
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise InvalidInput(f"{path}: 'classes' must list two or more class names")
+    return tuple(str(c) for c in classes)
+
+
 def _from_features(features: Any, path: Path, image_shape: Any) -> FeatureSpace:
     from modelsteal.feature_space import CategoricalGroup
 
