@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,14 +140,24 @@ def _serve(cmd: list[str], port: int, health: str, what: str, *, env: dict[str, 
 
     @contextlib.contextmanager
     def served() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_until(
-                lambda: httpx.get(base + health, timeout=1).status_code == 200, what, proc, timeout=120
-            )
-            yield base, proc
-        finally:
-            stop(proc)
+        # Their output goes to a file: these servers log every request, and a pipe nobody
+        # reads fills up and stalls them.
+        with tempfile.TemporaryFile() as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            try:
+                try:
+                    wait_until(
+                        lambda: httpx.get(base + health, timeout=1).status_code == 200,
+                        what,
+                        proc,
+                        timeout=120,
+                    )
+                except RuntimeError as exc:
+                    log.seek(0)
+                    raise RuntimeError(f"{exc}\n{log.read().decode(errors='replace')[-3000:]}") from None
+                yield base, proc
+            finally:
+                stop(proc)
 
     return served()
 

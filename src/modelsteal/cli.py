@@ -132,7 +132,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--seed", type=_positive_int, default=0)
 
     serve = sub.add_parser("serve", help="serve model directories behind the defended gateway")
-    serve.add_argument("dirs", nargs="+", type=Path, help="model directories to serve (by their names)")
+    serve.add_argument("dirs", nargs="*", type=Path, help="model directories to serve (by their names)")
+    serve.add_argument(
+        "--upstream",
+        help="also serve a model from an existing server at this URL (with --protocol, --feature-space)",
+    )
+    serve.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="--upstream's protocol: tfserving, oip (KServe v2/Triton), mlflow, template, or modelsteal",
+    )
+    serve.add_argument(
+        "--template", type=Path, help="with --protocol template: the upstream API's description"
+    )
+    serve.add_argument(
+        "--feature-space", type=Path, help="--upstream's inputs and classes (YAML/JSON with a classes list)"
+    )
+    serve.add_argument(
+        "--name", help="the name to serve --upstream under (default: the last part of its URL)"
+    )
+    serve.add_argument("--family", help="the model family to publish for --upstream (default: none)")
+    serve.add_argument("--upstream-api-key", help="the key the gateway uses with --upstream, if it needs one")
+    serve.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for --upstream (default 10); then 504",
+    )
     serve.add_argument("--policy", type=Path, help="policy YAML (tiers, limits, prices, output modes)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=8000)
@@ -587,8 +613,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "server that holds it"
         ) from None
     try:
+        upstream = [_upstream_model(args)] if args.upstream else []
+        if not args.dirs and not upstream:
+            raise InvalidInput(
+                "name a model directory to serve, or --upstream URL with --protocol and --feature-space"
+            )
         gateway = Gateway.from_dirs(
-            args.dirs, policy=policy, db=args.db, redis_url=args.redis_url, durable=args.durable
+            args.dirs,
+            policy=policy,
+            db=args.db,
+            redis_url=args.redis_url,
+            durable=args.durable,
+            upstream=upstream,
         )
         try:
             gateway.limiter.check()
@@ -607,6 +643,44 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _upstream_model(args: argparse.Namespace) -> Any:
+    """The --upstream model, checked with one probe row before the gateway starts."""
+    from urllib.parse import urlsplit
+
+    from modelsteal.errors import InvalidInput
+    from modelsteal.gateway.service import ServedModel
+    from modelsteal.victims.importing import load_classes, load_feature_space
+    from modelsteal.victims.upstream import UpstreamError, UpstreamVictim
+
+    if args.protocol is None or args.feature_space is None:
+        raise InvalidInput("--upstream needs --protocol NAME and --feature-space FILE (with a classes list)")
+    space = load_feature_space(args.feature_space)
+    classes = load_classes(args.feature_space)
+    if classes is None:
+        raise InvalidInput(
+            f"add the upstream model's class names to {args.feature_space} as 'classes: [...]'"
+        )
+    victim = UpstreamVictim(
+        args.upstream,
+        protocol=args.protocol,
+        feature_space=space,
+        classes=classes,
+        template=args.template,
+        api_key=args.upstream_api_key,
+        family=args.family,
+        timeout=args.upstream_timeout,
+    )
+    try:
+        victim.predict_proba(space.center()[None, :])
+    except UpstreamError as exc:
+        raise InvalidInput(
+            f"--upstream {args.upstream}: {exc}; check the address, --protocol and --feature-space"
+        ) from None
+    name = args.name or urlsplit(args.upstream).path.rstrip("/").split("/")[-1] or "upstream"
+    card = {"name": name, "dataset": None, "upstream": args.upstream, "protocol": args.protocol}
+    return ServedModel(name, victim, classes, card)
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:

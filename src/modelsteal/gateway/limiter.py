@@ -84,6 +84,17 @@ class RowLimiter:
             raise LimiterUnavailable(f"rate-limit storage {self.uri} did not answer: {exc}") from None
         return None
 
+    def release(self, checks: list[tuple[str, str, str]], rows: int) -> None:
+        """Give back ``rows`` taken by :meth:`acquire` (the model failed: nothing is charged)."""
+        try:
+            for text, scope, ident in checks:
+                item = self.item(text)
+                self.storage.incr(item.key_for(scope, ident), item.get_expiry(), amount=-rows)
+        except Exception as exc:
+            if isinstance(self.storage, MemoryStorage):
+                raise
+            raise LimiterUnavailable(f"rate-limit storage {self.uri} did not answer: {exc}") from None
+
     def check(self) -> None:
         """Raise ``LimiterUnavailable`` unless the storage answers (``serve`` checks at start)."""
         try:

@@ -3,6 +3,9 @@
 auth → input checks → rate limits and quotas (rows) → model → output mode → price →
 detectors (when the policy has a ``detection`` section) → actions → log.
 
+The model may be local or on an upstream server (``UpstreamVictim``); when the upstream
+fails the request is refused with 502/504 and a stable code, and its rows are given back.
+
 A refused request is logged with its status and stable code and charges nothing.
 """
 
@@ -28,6 +31,7 @@ from modelsteal.gateway.store import Client, LogEntry, Store
 from modelsteal.oracle.answers import Answers, OutputMode, apply_output_mode, victim_answers
 from modelsteal.victims.base import Victim
 from modelsteal.victims.model_dir import load_model_dir
+from modelsteal.victims.upstream import UNPUBLISHED, UpstreamError
 
 
 class GatewayError(ModelStealError):
@@ -99,7 +103,8 @@ class ServedModel:
     def public(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "family": self.victim.family,
+            # a model behind --upstream publishes a family only when the operator names one
+            "family": None if self.victim.family == UNPUBLISHED else self.victim.family,
             "details": self.victim.details,
             "classes": list(self.class_names),
             "feature_space": self.victim.feature_space.to_dict(),
@@ -154,8 +159,10 @@ class Gateway:
         db: str | Path = "modelsteal.db",
         redis_url: str | None = None,
         durable: bool = False,
+        upstream: Sequence[ServedModel] = (),
     ) -> Gateway:
-        served = []
+        """Serve model directories, and ``upstream`` models that live on other servers."""
+        served = list(upstream)
         for d in dirs:
             md = load_model_dir(d)
             served.append(
@@ -376,16 +383,22 @@ class Gateway:
             raise err
         alarms: tuple[dict[str, Any], ...] = ()
         proba: NDArray[np.float64] | None = None
-        if self.monitor is None and not self.policy.store_inputs:
-            answers = victim_answers(served.victim, X, output)
-        else:
-            victim = served.victim
-            if output.kind == "confidence" and hasattr(victim, "predict_proba_and_confidence"):
-                proba, confidence = victim.predict_proba_and_confidence(X)
-                answers = apply_output_mode(proba, output, confidence)
+        try:
+            if self.monitor is None and not self.policy.store_inputs:
+                answers = victim_answers(served.victim, X, output)
             else:
-                proba = victim.predict_proba(X)
-                answers = apply_output_mode(proba, output)
+                victim = served.victim
+                if output.kind == "confidence" and hasattr(victim, "predict_proba_and_confidence"):
+                    proba, confidence = victim.predict_proba_and_confidence(X)
+                    answers = apply_output_mode(proba, output, confidence)
+                else:
+                    proba = victim.predict_proba(X)
+                    answers = apply_output_mode(proba, output)
+        except UpstreamError as exc:  # the model server behind the gateway failed: charge nothing
+            self.limiter.release(checks, n)
+            err = GatewayError(exc.status, exc.code, f"{exc}; nothing was charged")
+            self.refuse(client, ip, served.name, endpoint, n, err)
+            raise err from None
         if self.monitor is not None and proba is not None:
             events = self.monitor.observe(
                 client=client.name,
