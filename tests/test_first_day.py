@@ -422,7 +422,9 @@ def test_12_every_refusal_code_is_in_readme() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "src" / "modelsteal").rglob("*.py"))
     codes = set(re.findall(r'GatewayError\(\s*\d{3},\s*"([a-z_]+)"', source))
     codes |= set(re.findall(r'RecordError\(\s*"([a-z_]+)"', source))
-    codes |= set(re.findall(r'"(upstream_[a-z_]+)"', source))  # serve --upstream's refusals
+    # serve --upstream's refusals: UpstreamError(..., code=...) and its table of transport failures
+    codes |= set(re.findall(r'code="(upstream_[a-z_]+)"', source))
+    codes |= set(re.findall(r'\(\d{3}, "(upstream_[a-z_]+)"\)', source))
     codes |= {"not_found", "method_not_allowed", "bad_http", "internal"}
     readme = (ROOT / "README.md").read_text()
     missing = sorted(

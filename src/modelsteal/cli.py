@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--epochs", type=_positive_int, default=15, help="cnn: training epochs (default 15)")
     train.add_argument(
+        "--C",
+        type=float,
+        default=1.0,
+        dest="C",
+        help="logreg, softmax, ovr, svm-rbf: inverse regularisation (default 1)",
+    )
+    train.add_argument(
         "--victim-rows",
         type=_positive_int,
         help="train on this many training rows; the rest become the thief's in-distribution pool",
@@ -268,6 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="write the stolen copy: FILE.onnx (runs in onnxruntime), or a model directory DIR",
     )
+    attack.add_argument(
+        "--steal-hyperparameters",
+        action="store_true",
+        help="after equation solving: the victim's regularisation strength C (Wang & Gong 2018); needs --train-data",
+    )
+    attack.add_argument(
+        "--train-data", type=Path, help="the victim's training rows (CSV with the label column)"
+    )
+    attack.add_argument(
+        "--train-target", help="the label column of --train-data (default: the victim's dataset target)"
+    )
     attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
@@ -344,7 +362,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         data, held_out = split_for_theft(data, victim_rows=args.victim_rows, random_state=0)
         pool = (held_out.X, held_out.y, held_out.description)
+    if not args.C > 0:
+        raise InvalidInput("--C must be a positive number")
     options = TrainOptions(
+        C=args.C,
         hidden=args.hidden,
         activation=args.activation,
         max_leaf_nodes=args.max_leaves,
@@ -440,6 +461,19 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         options["policy" if args.attack == "knockoff" else "strategy"] = args.strategy
     if args.labels_only:
         options["labels_only"] = True
+    if args.steal_hyperparameters:
+        if args.attack not in ("equation-solving", "eq-logistic", "eq-softmax", "eq-ovr"):
+            raise InvalidInput(
+                "--steal-hyperparameters follows equation solving: pass --attack equation-solving"
+            )
+        if args.train_data is None:
+            raise InvalidInput(
+                "--steal-hyperparameters needs the victim's training rows: --train-data CSV (with the label column)"
+            )
+        if not args.train_data.is_file():
+            raise InvalidInput(f"--train-data {args.train_data} does not exist")
+    elif args.train_data is not None or args.train_target is not None:
+        raise InvalidInput("--train-data and --train-target go with --steal-hyperparameters")
     pool = args.pool or ("in-distribution" if learning and args.pool_csv is None else None)
     remote = args.target.startswith(("http://", "https://"))
     judge_dir = args.eval if remote else Path(args.target)
@@ -534,12 +568,45 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         print(f"leaves found: {summary['leaves']} ({summary.get('queries_per_leaf')} queries per leaf)")
     if "warning" in summary:
         print(f"warning: {summary['warning']}")
+    if args.steal_hyperparameters:
+        summary["hyperparameters"] = _steal_hyperparameters(result, args)
     if args.export is not None:
         summary["export"] = str(_export(result, args.export, judge_dir, name))
         print(f"stolen copy written to {summary['export']}")
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=float))
     return 0
+
+
+def _steal_hyperparameters(result: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """C (and λ = 1/C) from the stolen weights and the training rows; printed and returned."""
+    from modelsteal.attacks.hyperparameters import RESIDUAL_WARNING, steal_regularisation
+    from modelsteal.experiment import describe_target, labelled_csv
+
+    space, classes = describe_target(
+        args.target,
+        api_key=args.api_key or os.environ.get("MODELSTEAL_API_KEY"),
+        protocol=args.protocol,
+        feature_space=args.feature_space,
+        eval_dir=args.eval,
+    )
+    X, y = labelled_csv(args.train_data, space, args.train_target, classes)
+    estimate = steal_regularisation(result.model, X, y, space)
+    if isinstance(estimate, dict):  # one-vs-rest: one binary model, and one C, per class
+        for k, e in estimate.items():
+            print(
+                f"regularisation of class {classes[k]!r}: C = {e.C:.6g} (λ = {e.lam:.6g}), residual {e.residual:.1e}"
+            )
+        return {classes[k]: e.to_dict() for k, e in estimate.items()}
+    biased = (
+        ""
+        if estimate.residual < RESIDUAL_WARNING
+        else "; the learner stopped far from its optimum, so C is biased"
+    )
+    print(
+        f"regularisation: C = {estimate.C:.6g} (λ = 1/C = {estimate.lam:.6g}), residual {estimate.residual:.1e}{biased}"
+    )
+    return estimate.to_dict()
 
 
 def _export(result: Any, out: Path, judge_dir: Path | None, name: str | None) -> Path:

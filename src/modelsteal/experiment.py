@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from modelsteal.attacks.base import ExtractionResult
 from modelsteal.attacks.registry import make_attack
@@ -98,13 +99,17 @@ def thief_pool(
     return make_pool(kind, data, n=n, random_state=seed)
 
 
-def csv_pool(path: str | Path, space: FeatureSpace, *, target: str | None = None) -> ThiefPool:
-    """A pool from the attacker's CSV: original columns (encoded here) or the one-hot columns."""
+def csv_rows(
+    path: str | Path, space: FeatureSpace, *, keep: str | None = None
+) -> tuple[NDArray[np.float64], Any]:
+    """Complete rows of a CSV encoded in ``space`` (original columns, or the one-hot ones),
+    and the kept frame (with the ``keep`` column too, when the CSV has it)."""
     frame = read_csv_frame(path)
+    extra = [keep] if keep is not None and keep in frame.columns else []
     if all(name in frame.columns for name in space.names):
-        frame = frame[list(space.names)].dropna()
+        frame = frame[[*space.names, *extra]].dropna()
         try:
-            X = frame.to_numpy(dtype=np.float64)
+            X = frame[list(space.names)].to_numpy(dtype=np.float64)
         except ValueError:
             raise InvalidInput(f"{path}: the published feature columns must hold numbers") from None
     else:
@@ -115,13 +120,53 @@ def csv_pool(path: str | Path, space: FeatureSpace, *, target: str | None = None
                 f"{path} lacks the model's columns {', '.join(missing[:5])}; its columns are "
                 f"{', '.join(map(str, frame.columns[:8]))}"
             )
-        frame = frame[raw].dropna()
-        X = space.encode_records(frame.to_dict("records"), what=f"{Path(path).name} row")
+        frame = frame[[*raw, *extra]].dropna()
+        X = space.encode_records(frame[raw].to_dict("records"), what=f"{Path(path).name} row")
     if X.shape[0] == 0:
-        raise InvalidInput(f"{path} has no complete row to query")
+        raise InvalidInput(f"{path} has no complete row")
+    return X, frame
+
+
+def csv_pool(path: str | Path, space: FeatureSpace, *, target: str | None = None) -> ThiefPool:
+    """A pool from the attacker's CSV: original columns (encoded here) or the one-hot columns."""
+    X, frame = csv_rows(path, space, keep=target)
     X = space.clip(X)  # rows beyond the published bounds would be refused by the API
     ignored = f", its {target!r} column ignored" if target and target in frame.columns else ""
     return ThiefPool("csv", space.validate(X), None, f"{X.shape[0]} rows of {path}{ignored}")
+
+
+def labelled_csv(
+    path: str | Path, space: FeatureSpace, target: str | None, classes: tuple[str, ...]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Rows and class indices of a labelled CSV (the victim's training data, say).
+
+    ``target`` names the label column; without it, the one column that is not a feature.
+    """
+    if target is None:
+        columns = [str(c) for c in read_csv_frame(path).columns]
+        features = set(space.names) | {name for name, _ in space.raw_fields()}
+        others = [c for c in columns if c not in features]
+        if len(others) != 1:
+            raise InvalidInput(
+                f"cannot tell the label column of {path} ({', '.join(others[:5]) or 'none besides the features'}); "
+                "pass --train-target COLUMN"
+            )
+        target = others[0]
+    X, frame = csv_rows(path, space, keep=target)
+    if target not in frame.columns:
+        raise InvalidInput(f"{path} has no column {target!r}; pass --train-target COLUMN")
+    lookup = {name: i for i, name in enumerate(classes)}
+    labels = []
+    for value in frame[target].tolist():
+        text = str(value)
+        if text not in lookup and text.endswith(".0"):
+            text = text[:-2]
+        if text not in lookup:
+            raise InvalidInput(
+                f"{path}: label {value!r} is none of the model's classes ({', '.join(classes[:8])})"
+            )
+        labels.append(lookup[text])
+    return X, np.asarray(labels, dtype=np.int64)
 
 
 def steal_model_dir(
@@ -269,6 +314,29 @@ def open_transport(
             f"add the API's class names to {feature_space} as 'classes: [...]', or pass --eval DIR"
         )
     return ProtocolTransport(url, wire, feature_space=space, classes=tuple(classes), api_key=api_key)
+
+
+def describe_target(
+    target: str,
+    *,
+    api_key: str | None = None,
+    protocol: str = "modelsteal",
+    feature_space: str | Path | None = None,
+    eval_dir: str | Path | None = None,
+) -> tuple[FeatureSpace, tuple[str, ...]]:
+    """The feature space and class names of an attack's target (a model directory or a URL);
+    asking an API for them spends no query."""
+    if not target.startswith(("http://", "https://")):
+        md = load_model_dir(target)
+        return md.feature_space, tuple(str(c) for c in md.card["classes"])
+    transport = open_transport(
+        target, api_key, protocol=protocol, feature_space=feature_space, eval_dir=eval_dir
+    )
+    try:
+        info = transport.describe()
+    finally:
+        transport.close()
+    return info.feature_space, tuple(info.classes)
 
 
 def check_same_model(info: ModelInfo, judge: ModelDir) -> None:
