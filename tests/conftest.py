@@ -28,13 +28,16 @@ def loans_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def victim_factory(loans_csv: Path) -> Callable[..., tuple[Victim, Dataset]]:
-    """``make(dataset, family, activation='relu')`` -> (victim, dataset), cached."""
+    """``make(dataset, family, activation='relu', extraction=None)`` -> (victim, dataset), cached."""
 
-    def make(dataset: str, family: str, activation: str = "relu") -> tuple[Victim, Dataset]:
-        key = (dataset, family, activation)
+    def make(
+        dataset: str, family: str, activation: str = "relu", extraction: str | None = None
+    ) -> tuple[Victim, Dataset]:
+        key = (dataset, family, activation + (f"/{extraction}" if extraction else ""))
         if key not in _victims:
             data = load_csv(loans_csv, "risk") if dataset == "loans" else load_dataset(dataset)
-            victim = train_victim(data, family, seed=0, options=TrainOptions(activation=activation))
+            options = TrainOptions(activation=activation, feature_extraction=extraction)
+            victim = train_victim(data, family, seed=0, options=options)
             _victims[key] = (victim, data)
         return _victims[key]
 

@@ -29,6 +29,10 @@ ATTACK_SUMMARIES: dict[str, tuple[bool, str]] = {
         True,
         "Steal a one-hidden-layer MLP from probability answers; the activation picks the method.",
     ),
+    "eq-binned": (
+        True,
+        "A logistic model behind quantile binning: line searches for the bins, then equations (§5).",
+    ),
     "lowd-meek": (
         False,
         "Binary linear classifiers from labels: one line search per feature (Lowd and Meek 2005).",

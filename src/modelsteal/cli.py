@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="logreg, softmax, ovr, svm-rbf: inverse regularisation (default 1)",
     )
     train.add_argument(
+        "--feature-extraction",
+        metavar="quantile-bins[:K]",
+        help="logreg/softmax: bin every number into K quantiles (default 10) before the model, as Amazon ML does",
+    )
+    train.add_argument(
         "--victim-rows",
         type=_positive_int,
         help="train on this many training rows; the rest become the thief's in-distribution pool",
@@ -364,7 +369,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         pool = (held_out.X, held_out.y, held_out.description)
     if not args.C > 0:
         raise InvalidInput("--C must be a positive number")
+    if args.feature_extraction is not None:
+        from modelsteal.victims.training import parse_feature_extraction
+
+        parse_feature_extraction(args.feature_extraction)  # before the data are read
+        if args.model not in ("logreg", "softmax"):
+            raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
     options = TrainOptions(
+        feature_extraction=args.feature_extraction,
         C=args.C,
         hidden=args.hidden,
         activation=args.activation,

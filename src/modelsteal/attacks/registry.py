@@ -10,6 +10,7 @@ from modelsteal.attacks.equation_solving import (
     OvREquationSolving,
     SoftmaxEquationSolving,
 )
+from modelsteal.attacks.feature_extraction import BinnedEquationSolving
 from modelsteal.attacks.label_only import LowdMeek, RetrainAdaptive, RetrainLineSearch, RetrainUniform
 from modelsteal.attacks.learning import (
     ActiveLearning,
@@ -88,6 +89,7 @@ ATTACKS: dict[str, type[ExtractionAttack]] = {
         SoftmaxEquationSolving,
         OvREquationSolving,
         MLPEquationSolving,
+        BinnedEquationSolving,
         LowdMeek,
         RetrainUniform,
         RetrainLineSearch,

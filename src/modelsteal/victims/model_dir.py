@@ -47,6 +47,11 @@ TRUSTED_SKOPS_TYPES = frozenset(
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.utils._bunch.Bunch",
+        # quantile-binned victims (train --feature-extraction)
+        "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.preprocessing._discretization.KBinsDiscretizer",
+        "sklearn.preprocessing._encoders.OneHotEncoder",
+        "numpy.dtype",  # KBinsDiscretizer keeps its output dtype
     }
 )
 

@@ -40,6 +40,8 @@ class TrainOptions:
     max_leaf_nodes: int = 100
     C: float = 1.0
     epochs: int = 15
+    #: ``quantile-bins[:K]``: logreg/softmax only; numbers binned into K quantiles (default 10)
+    feature_extraction: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -214,12 +216,60 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
     if family == "cnn-semi":
         return _train_cnn_semi(data, seed, opts)
     model, details = _sklearn_model(family, data.n_classes, seed, opts)
+    if opts.feature_extraction is not None:
+        return _train_binned(data, family, model, opts.feature_extraction)
     scaler = bounds_scaler(data.feature_space)
     model.fit(scaler.transform(data.X_train), data.y_train)
     pipeline = Pipeline([("scale", scaler), ("model", model)])
     if family == "tree":
         return TreeVictim(pipeline, data.feature_space, family=family, details=details)
     return SklearnVictim(pipeline, data.feature_space, family=family, details=details)
+
+
+#: quantile bins per number when ``quantile-bins`` names no K (Amazon ML's recipes suggest 10)
+DEFAULT_BINS = 10
+
+
+def parse_feature_extraction(text: str) -> int:
+    """The K of ``quantile-bins[:K]`` (2 to 1000)."""
+    kind, _, k = text.partition(":")
+    if kind != "quantile-bins":
+        raise InvalidInput(f"unknown feature extraction {text!r}; use quantile-bins or quantile-bins:K")
+    try:
+        bins = int(k) if k else DEFAULT_BINS
+    except ValueError:
+        raise InvalidInput(f"quantile-bins:{k}: K must be a whole number") from None
+    if not 2 <= bins <= 1000:
+        raise InvalidInput("quantile-bins:K needs K between 2 and 1000")
+    return bins
+
+
+def _train_binned(data: Dataset, family: str, model: ClassifierMixin, extraction: str) -> Victim:
+    """A pipeline that bins each number into quantiles (one-hot) before a logistic model,
+    as Amazon ML's recipes do (Tramèr et al. 2016, §5); text columns stay one-hot. The API
+    publishes the raw input space only, and that the numbers are binned, not where."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import KBinsDiscretizer
+
+    if family not in ("logreg", "softmax"):
+        raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
+    bins = parse_feature_extraction(extraction)
+    space = data.feature_space
+    numbers = [int(c) for c in space.continuous_columns if space.upper[c] > space.lower[c]]
+    if not numbers:
+        raise InvalidInput(f"{data.name} has no numeric column to bin")
+    onehot = [c for g in space.categorical for c in g.columns]
+    binner = KBinsDiscretizer(
+        n_bins=bins, encode="onehot-dense", strategy="quantile", quantile_method="averaged_inverted_cdf"
+    )
+    encoder = ColumnTransformer([("bins", binner, numbers), ("onehot", "passthrough", onehot)])
+    import warnings
+
+    with warnings.catch_warnings():  # heavy-tailed columns: equal quantiles merge into fewer bins
+        warnings.simplefilter("ignore", UserWarning)
+        pipeline = Pipeline([("encode", encoder), ("model", model)]).fit(data.X_train, data.y_train)
+    details = {"feature_extraction": "quantile-bins"}
+    return SklearnVictim(pipeline, space, family=family, details=details)
 
 
 def test_accuracy(victim: Victim, data: Dataset) -> float:
