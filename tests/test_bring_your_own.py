@@ -32,6 +32,8 @@ EXPORTS = [
     ("moons", "svm-rbf", "retrain-adaptive", 300, "label", {}),
     ("moons", "mlp", "retrain-uniform", 300, "label", {}),
     ("loans", "softmax", "retrain-uniform", 200, "label", {}),
+    ("iris", "softmax-binned", "eq-binned", 700, "probabilities", {}),
+    ("circles", "logreg-binned", "eq-binned", 300, "probabilities", {}),
 ]
 
 
@@ -50,7 +52,8 @@ def test_an_exported_copy_answers_as_the_copy_in_memory(
     mode: str,
     options: dict,
 ) -> None:
-    victim, data = victim_factory(dataset, family)
+    base = family.removesuffix("-binned")
+    victim, data = victim_factory(dataset, base, "relu", "quantile-bins" if base != family else None)
     oracle = Oracle(LocalTransport(victim, output_mode=OutputMode(mode)))  # type: ignore[arg-type]
     result = make_attack(attack, **options).run(oracle, budget=budget, random_state=0)
     path = export_onnx(result.model, data.n_features, tmp_path / "copy.onnx")

@@ -7,6 +7,8 @@ keeps the copy's own arithmetic:
 
 - linear copies (equation solving, Lowd–Meek, linear retraining) and MLP copies
   (equation solving, MLP retraining): the matrices themselves, in double precision;
+- binned linear copies (``eq-binned``): one ``x_j > t`` comparison per stolen threshold,
+  then each bin's weight as the first bin's plus the steps it has passed;
 - trees (path finding): the tree as comparisons — every internal node's test is one column
   of ``X @ M <= t`` (a one-hot group's level set is a sum of its columns), and a leaf is
   reached when all the tests on its path agree, so the graph is exact, without ONNX's
@@ -120,6 +122,42 @@ def _mlp(g: _Graph, x: str, model: Any) -> tuple[str, int]:
     if model.skip_ is not None:
         z = g.op("Add", z, g.op("MatMul", x, g.const(model.skip_.T)))
     return g.softmax(z), model.W2_.shape[0]
+
+
+def _binned(g: _Graph, x: str, model: Any) -> tuple[str, int]:
+    """A binned linear copy: for each threshold t of column j, G = (x_j > t); a bin's weight is
+    the first bin's plus the steps G·(w[k+1] − w[k]), so the graph is one comparison and two
+    matrix products, exact in double precision."""
+    d = g.n_features
+    W = np.atleast_2d(model.coef_)  # classes × encoded columns
+    n_out = W.shape[0]
+    pairs = [(j, float(t)) for j, ts in model.binned_.items() for t in ts]
+    S = np.zeros((d, max(len(pairs), 1)))
+    thresholds = np.full(max(len(pairs), 1), np.inf)
+    steps = np.zeros((max(len(pairs), 1), n_out))
+    base = np.asarray(model.intercept_, dtype=np.float64).copy()
+    col = 0  # encoded column of the current feature's first bin
+    k = 0
+    for _, ts in model.binned_.items():
+        base += W[:, col]
+        for i in range(ts.size):
+            steps[k] = W[:, col + i + 1] - W[:, col + i]
+            k += 1
+        col += ts.size + 1
+    for m, (j, t) in enumerate(pairs):
+        S[j, m] = 1.0
+        thresholds[m] = t
+    rest = [j for j in range(d) if j not in model.binned_]
+    B = np.zeros((d, n_out))
+    B[rest, :] = W[:, col : col + len(rest)].T
+    past = g.op("Cast", g.op("Greater", g.op("MatMul", x, g.const(S)), g.const(thresholds)), to=g.TP.DOUBLE)
+    z = g.op(
+        "Add", g.op("Add", g.op("MatMul", past, g.const(steps)), g.op("MatMul", x, g.const(B))), g.const(base)
+    )
+    if model.kind == "binary":
+        p1 = g.op("Sigmoid", z)
+        return g.op("Concat", g.op("Sub", g.const([[1.0]]), p1), p1, axis=1), 2
+    return g.softmax(z), n_out
 
 
 def _scaled(g: _Graph, x: str, scaler: Any) -> str:
@@ -313,6 +351,7 @@ def _is_svm_without_proba(model: Any) -> bool:
 def to_onnx(model: Any, n_features: int) -> bytes:
     """The ONNX bytes of a stolen copy (see the module docstring for each family)."""
     from modelsteal.attacks.label_only import LabelCopy
+    from modelsteal.stolen.binned import StolenBinnedLinear
     from modelsteal.stolen.linear import StolenLinearModel
     from modelsteal.stolen.mlp import StolenMLP
     from modelsteal.stolen.net import StolenNet
@@ -330,7 +369,9 @@ def to_onnx(model: Any, n_features: int) -> bytes:
         else:
             classes = np.asarray(model.classes_)
             return _sklearn(model.pipeline, n_features, classes.size)
-    if isinstance(model, StolenLinearModel):
+    if isinstance(model, StolenBinnedLinear):
+        proba, c = _binned(g, x, model)
+    elif isinstance(model, StolenLinearModel):
         proba, c = _linear(g, x, model)
     elif isinstance(model, StolenMLP):
         proba, c = _mlp(g, x, model)
