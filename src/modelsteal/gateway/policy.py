@@ -40,6 +40,7 @@ import yaml
 from modelsteal.defenses.detectors import DetectionConfig
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import OutputMode
+from modelsteal.yaml_files import yaml_error_line
 
 _LIMIT = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|month|year)s?\s*$")
 
@@ -156,12 +157,3 @@ class Policy:
             raise InvalidInput(f"policy file {path}: a field has a value of the wrong type ({exc})") from None
         except yaml.YAMLError as exc:
             raise InvalidInput(f"policy file {path} is not valid YAML: {yaml_error_line(exc)}") from None
-
-
-def yaml_error_line(exc: yaml.YAMLError) -> str:
-    """A YAML error on one line: where, and what (PyYAML's own message spans five)."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    context = getattr(exc, "context", None)
-    return f"{where}{problem}" + (f" ({context})" if context else "")

@@ -18,6 +18,23 @@ from modelsteal.oracle.protocols import WireProtocol
 from modelsteal.oracle.wire import answers_from_json, info_from_json, raise_for_error, rows_to_json
 
 
+def call_json(client: httpx.Client, method: str, url: str, headers: dict[str, str], **kwargs: Any) -> Any:
+    """One request; its JSON body (None when it has none). Refusals map to the oracle's
+    errors; a timeout or a dead server is ``Refused`` (``timeout``, ``unreachable``)."""
+    try:
+        response = client.request(method, url, headers=headers, **kwargs)
+    except httpx.TimeoutException:
+        raise Refused(f"{url} did not answer in time", code="timeout") from None
+    except httpx.HTTPError as exc:
+        raise Refused(f"cannot reach {url}: {exc}", code="unreachable") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    raise_for_error(response.status_code, body, {k.lower(): v for k, v in response.headers.items()})
+    return body
+
+
 class HTTPTransport:
     """POSTs batches to ``{url}/predict``; ``url`` is a model's address, ``.../v1/models/NAME``.
 
@@ -38,16 +55,7 @@ class HTTPTransport:
         self._info: ModelInfo | None = None
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        try:
-            response = self._client.request(method, url, headers=self._headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise Refused(f"cannot reach {url}: {exc}", code="unreachable") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        raise_for_error(response.status_code, body, {k.lower(): v for k, v in response.headers.items()})
-        return body
+        return call_json(self._client, method, url, self._headers, **kwargs)
 
     def describe(self) -> ModelInfo:
         if self._info is None:
@@ -126,19 +134,9 @@ class ProtocolTransport:
         )
 
     def _call(self, method: str, url: str, body: Any = None) -> Any:
-        try:
-            response = self._client.request(method, url, headers=self._headers, json=body)
-        except httpx.TimeoutException:
-            raise Refused(f"{url} did not answer in time", code="timeout") from None
-        except httpx.HTTPError as exc:
-            raise Refused(f"cannot reach {url}: {exc}", code="unreachable") from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        raise_for_error(response.status_code, data, {k.lower(): v for k, v in response.headers.items()})
+        data = call_json(self._client, method, url, self._headers, json=body)
         if data is None:
-            raise Refused(f"{url} answered {response.status_code} without a JSON body", code="bad_response")
+            raise Refused(f"{url} answered without a JSON body", code="bad_response")
         return data
 
     def describe(self) -> ModelInfo:

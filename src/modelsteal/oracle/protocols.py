@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 
 from modelsteal.catalog import PROTOCOLS
 from modelsteal.errors import InvalidInput, Refused
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.answers import Answers, OutputMode
+from modelsteal.yaml_files import read_yaml
 
 #: names under which servers commonly return per-class scores
 SCORE_NAMES = (
@@ -367,14 +367,7 @@ class TemplateProtocol(WireProtocol):
 
     @classmethod
     def load(cls, path: str | Path) -> TemplateProtocol:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise InvalidInput(f"template file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{path} is not valid YAML or JSON: {str(exc).splitlines()[0]}") from None
-        return cls.from_dict(data, where=str(path))
+        return cls.from_dict(read_yaml(path, "template file"), where=str(path))
 
     @classmethod
     def from_dict(cls, data: Any, *, where: str = "the template") -> TemplateProtocol:

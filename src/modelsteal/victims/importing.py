@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from modelsteal.datasets import Dataset, load_csv
 from modelsteal.errors import InvalidInput, ModelDirError
@@ -29,6 +28,7 @@ from modelsteal.victims.model_dir import (
     save_model_dir,
     save_onnx_model_dir,
 )
+from modelsteal.yaml_files import read_yaml
 
 
 def load_feature_space(path: str | Path) -> FeatureSpace:
@@ -36,12 +36,7 @@ def load_feature_space(path: str | Path) -> FeatureSpace:
     ``categorical`` (``[{name, levels, columns}]``) and ``image_shape``; or the shorthand
     ``{features: [{name, lower, upper} | {name, levels: [...]}]}``."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"feature-space file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path} is not valid YAML or JSON: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path, "feature-space file")
     if not isinstance(data, dict):
         raise InvalidInput(f"{path} must hold a mapping (names, lower, upper) or {{features: [...]}}")
     if "features" in data:
@@ -51,7 +46,7 @@ def load_feature_space(path: str | Path) -> FeatureSpace:
 
 def load_classes(path: str | Path) -> tuple[str, ...] | None:
     """The ``classes`` list of a feature-space file, if it has one (an API's class names)."""
-    data = yaml.safe_load(Path(path).read_text())
+    data = read_yaml(path, "feature-space file")
     classes = data.get("classes") if isinstance(data, dict) else None
     if classes is None:
         return None
