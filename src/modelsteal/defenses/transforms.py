@@ -1,0 +1,194 @@
+"""Answer-side defences: transforms that change the probabilities a client sees.
+
+A transform takes the model's probabilities for a batch and returns what the API shows.
+Where it draws noise, the noise is keyed: a SHA-256 of (the transform's secret, the API
+key, the row's bytes) seeds each row's generator, so the same client asking the same
+input gets the same answer every time, and averaging repeated queries removes nothing.
+Every transform works on batches exactly as row by row.
+
+``protect(victim, transforms)`` wraps a victim so that it still predicts but answers
+through the transforms: ``LocalTransport(protect(victim, [...]))`` is a defended oracle
+without a server.
+
+* :class:`LogitNoise` — Gaussian or Laplace noise of scale σ added to the log-probabilities
+  before they are renormalised (noise on the logits, as softmax is blind to a shift).
+* :class:`ReverseSigmoid` — Lee, Edraki, Qi, "Defending Against NN Model Stealing Attacks
+  Using Deceptive Perturbations" (IEEE S&P Workshops 2019): ``ŷ = α(y − β(s(γ s⁻¹(y)) − ½))``
+  with ``s`` the sigmoid and ``α`` the normaliser. **Departure**: the paper's perturbation
+  can change the top class for some (β, γ); we clip at 0 and, where the top class moved,
+  swap it back, so the defence never costs an honest user a label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from modelsteal.errors import InvalidInput
+from modelsteal.feature_space import FeatureSpace
+
+FloatArray = NDArray[np.float64]
+#: probabilities are clipped to this before a logarithm
+FLOOR = 1e-300
+
+
+def row_seeds(secret: str, key: str, X: FloatArray) -> list[int]:
+    """One 64-bit seed per row from (secret, API key, the row's float64 bytes)."""
+    prefix = hashlib.sha256(f"{secret}\0{key}\0".encode()).digest()
+    rows = np.ascontiguousarray(X, dtype=np.float64)
+    return [int.from_bytes(hashlib.sha256(prefix + row.tobytes()).digest()[:8], "little") for row in rows]
+
+
+def _normalised(P: FloatArray) -> FloatArray:
+    return np.asarray(P / P.sum(axis=1, keepdims=True))
+
+
+class Transform(ABC):
+    """Changes what a client sees; ``apply`` takes the model's probabilities for a batch."""
+
+    name: ClassVar[str]
+    #: the top-1 class of every row is kept (honest users lose no label)
+    preserves_top1: ClassVar[bool] = False
+    #: draws keyed noise (answers depend on the API key)
+    keyed: ClassVar[bool] = False
+
+    @abstractmethod
+    def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
+        """What the client holding ``key`` sees for rows ``X`` whose probabilities are ``P``."""
+
+    @abstractmethod
+    def params(self) -> dict[str, Any]: ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.name: self.params()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class LogitNoise(Transform):
+    """Noise of scale ``sigma`` on the log-probabilities, keyed per (API key, input)."""
+
+    name = "noise"
+    keyed = True
+    KINDS: ClassVar[tuple[str, ...]] = ("gaussian", "laplace")
+
+    def __init__(self, *, sigma: float, kind: str = "gaussian", secret: str = "modelsteal") -> None:
+        if not isinstance(sigma, int | float) or not np.isfinite(sigma) or sigma < 0:
+            raise InvalidInput(f"noise: sigma must be a number >= 0, not {sigma!r}")
+        if kind not in self.KINDS:
+            raise InvalidInput(f"noise: kind must be one of {', '.join(self.KINDS)}, not {kind!r}")
+        self.sigma = float(sigma)
+        self.kind = kind
+        self.secret = str(secret)
+
+    def params(self) -> dict[str, Any]:
+        return {"sigma": self.sigma, "kind": self.kind}
+
+    def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
+        if self.sigma == 0.0:
+            return np.asarray(P, dtype=np.float64).copy()
+        c = P.shape[1]
+        noise = np.empty_like(P, dtype=np.float64)
+        for i, seed in enumerate(row_seeds(self.secret, key, X)):
+            rng = np.random.default_rng(seed)
+            noise[i] = (
+                rng.normal(0.0, self.sigma, c) if self.kind == "gaussian" else rng.laplace(0.0, self.sigma, c)
+            )
+        Z = np.log(np.maximum(P, FLOOR)) + noise
+        Z -= Z.max(axis=1, keepdims=True)
+        return _normalised(np.exp(Z))
+
+
+class ReverseSigmoid(Transform):
+    """Reverse sigmoid (Lee et al. 2019), top-1 preserving: ``β`` scales the perturbation,
+    ``γ`` its steepness."""
+
+    name = "reverse_sigmoid"
+    preserves_top1 = True
+
+    def __init__(self, *, beta: float, gamma: float) -> None:
+        for label, value in (("beta", beta), ("gamma", gamma)):
+            if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
+                raise InvalidInput(f"reverse_sigmoid: {label} must be a number > 0, not {value!r}")
+        self.beta = float(beta)
+        self.gamma = float(gamma)
+
+    def params(self) -> dict[str, Any]:
+        return {"beta": self.beta, "gamma": self.gamma}
+
+    def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
+        P = np.asarray(P, dtype=np.float64)
+        p = np.clip(P, 1e-12, 1.0 - 1e-12)
+        logit = np.log(p) - np.log1p(-p)
+        r = self.beta * (1.0 / (1.0 + np.exp(-self.gamma * logit)) - 0.5)
+        Q = np.maximum(P - r, 0.0)
+        zero = Q.sum(axis=1) <= 0.0
+        Q[zero] = P[zero]  # nothing left: show the model's own answer
+        Q = _normalised(Q)
+        top, shown = np.argmax(P, axis=1), np.argmax(Q, axis=1)
+        moved = np.flatnonzero(top != shown)
+        Q[moved, top[moved]], Q[moved, shown[moved]] = Q[moved, shown[moved]], Q[moved, top[moved]]
+        return Q
+
+
+TRANSFORMS: dict[str, type[Transform]] = {cls.name: cls for cls in (LogitNoise, ReverseSigmoid)}
+
+
+def parse_transforms(spec: Any, *, where: str = "transforms") -> list[Transform]:
+    """Transforms from a policy's list: ``[{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}, {noise: {sigma: 0.5}}]``."""
+    if spec is None:
+        return []
+    if not isinstance(spec, list):
+        raise InvalidInput(f"{where} must be a list of {{name: {{parameters}}}}, applied in order")
+    out: list[Transform] = []
+    for item in spec:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise InvalidInput(f"{where}: each entry is one {{name: {{parameters}}}}, not {item!r}")
+        ((name, params),) = item.items()
+        cls = TRANSFORMS.get(str(name))
+        if cls is None:
+            raise InvalidInput(f"{where}: unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
+        try:
+            out.append(cls(**dict(params or {})))
+        except TypeError as exc:
+            raise InvalidInput(f"{where}: {name}: {exc}") from None
+    return out
+
+
+class ProtectedVictim:
+    """A victim whose answers pass through ``transforms`` (for the client ``key``)."""
+
+    def __init__(self, victim: Any, transforms: list[Transform], *, key: str = "local") -> None:
+        self.victim = victim
+        self.transforms = list(transforms)
+        self.key = key
+        self.classes_ = victim.classes_
+        self.feature_space: FeatureSpace = victim.feature_space
+        self.family: str = victim.family
+        self.details: dict[str, Any] = dict(victim.details)
+
+    def predict_proba(self, X: FloatArray) -> FloatArray:
+        X = np.asarray(X, dtype=np.float64)
+        P = np.asarray(self.victim.predict_proba(X), dtype=np.float64)
+        for transform in self.transforms:
+            P = transform.apply(P, X, self.key)
+        return P
+
+    def predict(self, X: FloatArray) -> NDArray[Any]:
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
+
+
+def protect(
+    victim: Any, transforms: list[Transform] | list[dict[str, Any]], *, key: str = "local"
+) -> ProtectedVictim:
+    """``victim`` answering through ``transforms`` (objects, or a policy's list of dicts)."""
+    parsed = [t for t in transforms if isinstance(t, Transform)]
+    if len(parsed) != len(transforms):
+        parsed = parse_transforms(transforms)
+    return ProtectedVictim(victim, parsed, key=key)
