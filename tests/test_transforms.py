@@ -9,6 +9,7 @@ works as an oracle without a server.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,68 @@ def test_reverse_sigmoid_keeps_the_label_where_the_raw_formula_would_not() -> No
     out = ReverseSigmoid(beta=2.0, gamma=5.0).apply(P, np.zeros((2, 1)), "k")
     assert np.array_equal(out.argmax(axis=1), [0, 0])
     assert LogitNoise(sigma=0.0).apply(P, np.zeros((2, 1)), "k").tolist() == P.tolist()
+
+
+# --------------------------------------------------------------------------- in the gateway
+GATEWAY_POLICY = """
+tiers:
+  default:
+    key_limits: ["100000/hour"]
+    ip_limits: ["1000000/hour"]
+  defended:
+    key_limits: ["100000/hour"]
+    ip_limits: ["1000000/hour"]
+    transforms:
+      - reverse_sigmoid: {beta: 0.7, gamma: 0.2}
+      - noise: {sigma: 0.05, secret: operator-secret}
+"""
+
+
+def test_a_tier_answers_through_its_transforms_in_process_and_over_http(
+    tmp_path: Path,
+    digits: tuple,  # type: ignore[type-arg]
+) -> None:
+    from modelsteal.gateway import Gateway, Policy
+    from modelsteal.gateway.service import ServedModel
+    from modelsteal.gateway.store import Store
+    from modelsteal.gateway.transport import GatewayTransport
+    from modelsteal.oracle.http import HTTPTransport
+    from modelsteal.victims import save_model_dir
+    from tests.servers import create_key, gateway_server
+
+    victim, data, X = digits
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(GATEWAY_POLICY)
+    policy = Policy.load(policy_file)
+    tier = policy.tier("defended")
+    assert [t.name for t in tier.transforms] == ["reverse_sigmoid", "noise"]
+    expected = protect(victim, list(tier.transforms), key="mallory").predict_proba(X[:50])
+
+    gateway = Gateway(
+        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "g.db")
+    )
+    mallory = gateway.store.create_key("mallory", "defended")
+    plain = gateway.store.create_key("plain")
+    seen, _ = GatewayTransport(gateway, mallory, "digits").send(X[:50])
+    assert seen.probabilities is not None and np.array_equal(seen.probabilities, expected)
+    again, _ = GatewayTransport(gateway, mallory, "digits").send(X[:50])
+    assert np.array_equal(again.probabilities, seen.probabilities)  # type: ignore[arg-type]
+    honest, _ = GatewayTransport(gateway, plain, "digits").send(X[:50])
+    assert np.array_equal(honest.probabilities, victim.predict_proba(X[:50]))  # type: ignore[arg-type]
+
+    model_dir = save_model_dir(victim, data, tmp_path / "digits", seed=0)
+    db = tmp_path / "http.db"
+    with gateway_server([model_dir], db, policy=policy_file) as (url, _):
+        key = create_key(db, "mallory", "defended")
+        over_http, _ = HTTPTransport(url + "/v1/models/digits", key).send(X[:50])
+    assert over_http.probabilities is not None
+    assert np.allclose(over_http.probabilities, expected, rtol=0, atol=1e-15)
+
+
+def test_a_policy_with_a_bad_transform_is_refused_at_load() -> None:
+    from modelsteal.gateway import Policy
+
+    with pytest.raises(InvalidInput, match="tier 'x': transforms: unknown transform 'blur'"):
+        Policy.from_dict({"tiers": {"x": {"transforms": [{"blur": {}}]}}})
+    with pytest.raises(InvalidInput, match="sigma must be a number >= 0"):
+        Policy.from_dict({"tiers": {"x": {"transforms": [{"noise": {"sigma": -0.1}}]}}})

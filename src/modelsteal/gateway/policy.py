@@ -9,6 +9,7 @@ policy::
         ip_limits: ["5000/hour", "50000/day"]    # rows, per client address
         price_per_row: 0.001
         output: {kind: probabilities, k: 1, decimals: null}
+        transforms: []                           # e.g. [{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}]
     max_batch_rows: 1000
     max_body_bytes: 2000000
     out_of_space: refuse        # or clip
@@ -38,6 +39,7 @@ from typing import Any, Literal
 import yaml
 
 from modelsteal.defenses.detectors import DetectionConfig
+from modelsteal.defenses.transforms import Transform, parse_transforms
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import OutputMode
 from modelsteal.yaml_files import yaml_error_line
@@ -61,12 +63,14 @@ class Tier:
     ip_limits: tuple[str, ...] = ("5000/hour", "50000/day")
     price_per_row: float = 0.001
     output: OutputMode = field(default_factory=OutputMode)
+    #: answer-side defences applied in order before the output mode (defenses/transforms.py)
+    transforms: tuple[Transform, ...] = ()
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> Tier:
         if not isinstance(data, dict):
             raise InvalidInput(f"tier {name!r} must be a mapping")
-        unknown = set(data) - {"key_limits", "ip_limits", "price_per_row", "output"}
+        unknown = set(data) - {"key_limits", "ip_limits", "price_per_row", "output", "transforms"}
         if unknown:
             raise InvalidInput(f"tier {name!r} has unknown fields: {', '.join(sorted(unknown))}")
         default = cls(name)
@@ -79,6 +83,7 @@ class Tier:
             ip_limits=tuple(check_limit(x) for x in data.get("ip_limits", default.ip_limits)),
             price_per_row=price,
             output=OutputMode.from_dict(data.get("output", {})),
+            transforms=tuple(parse_transforms(data.get("transforms"), where=f"tier {name!r}: transforms")),
         )
 
 

@@ -1,7 +1,7 @@
 """The gateway: the one pipeline every request goes through, in-process or behind HTTP.
 
-auth → input checks → rate limits and quotas (rows) → model → output mode → price →
-detectors (when the policy has a ``detection`` section) → actions → log.
+auth → input checks → rate limits and quotas (rows) → model → the tier's transforms →
+output mode → price → detectors (when the policy has a ``detection`` section) → actions → log.
 
 The model may be local or on an upstream server (``UpstreamVictim``); when the upstream
 fails the request is refused with 502/504 and a stable code, and its rows are given back.
@@ -384,7 +384,13 @@ class Gateway:
         alarms: tuple[dict[str, Any], ...] = ()
         proba: NDArray[np.float64] | None = None
         try:
-            if self.monitor is None and not self.policy.store_inputs:
+            if tier.transforms:  # the client sees the defended probabilities; detectors the model's
+                proba = served.victim.predict_proba(X)
+                shown = proba
+                for transform in tier.transforms:
+                    shown = transform.apply(shown, X, client.name)
+                answers = apply_output_mode(shown, output)
+            elif self.monitor is None and not self.policy.store_inputs:
                 answers = victim_answers(served.victim, X, output)
             else:
                 victim = served.victim
