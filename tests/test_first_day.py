@@ -425,7 +425,8 @@ def test_12_every_refusal_code_is_in_readme() -> None:
     # serve --upstream's refusals: UpstreamError(..., code=...) and its table of transport failures
     codes |= set(re.findall(r'code="(upstream_[a-z_]+)"', source))
     codes |= set(re.findall(r'\(\d{3}, "(upstream_[a-z_]+)"\)', source))
-    codes |= {"not_found", "method_not_allowed", "bad_http", "internal"}
+    codes |= set(re.findall(r'ProofRefused\(\s*"([a-z_]+)"', source))  # proof of work's 428s
+    codes |= {"not_found", "method_not_allowed", "bad_http", "internal", "proof_of_work_required"}
     readme = (ROOT / "README.md").read_text()
     missing = sorted(
         c for c in codes if f"`{c}`" not in readme and f"|{c}" not in readme and f"{c}|" not in readme

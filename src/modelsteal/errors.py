@@ -63,6 +63,14 @@ class Refused(ModelStealError):
         self.status = status
 
 
+class WorkRequired(Refused):
+    """The API wants a proof of work (HTTP 428) before it answers; ``challenge`` is the puzzle."""
+
+    def __init__(self, message: str, *, code: str, challenge: dict[str, object]) -> None:
+        super().__init__(message, code=code, status=428)
+        self.challenge = challenge
+
+
 class UnsupportedOracle(ModelStealError):
     """An attack was handed an oracle whose outputs it cannot use."""
 

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
 from modelsteal.errors import InvalidInput
 from modelsteal.gateway.limiter import LimiterUnavailable
 from modelsteal.gateway.service import Gateway, GatewayError
@@ -45,6 +46,18 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string"},
                 "retry_after": {"type": "number"},
                 "max_rows": {"type": "integer", "description": "the most rows one request may hold"},
+                "challenge": {
+                    "type": "object",
+                    "description": "428: find a nonce such that SHA-256(seed + nonce as 8 little-endian bytes) "
+                    "starts with `bits` zero bits; resend the same rows with the header "
+                    "X-Proof-Of-Work: <id>:<nonce> before `expires` (Unix seconds)",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "seed": {"type": "string"},
+                        "bits": {"type": "integer"},
+                        "expires": {"type": "integer"},
+                    },
+                },
             },
             "required": ["code", "message"],
         }
@@ -59,6 +72,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "no such model"),
         (413, "batch or body too large"),
         (422, "bad rows: wrong feature count, not numeric, not finite, outside the feature space"),
+        (
+            428,
+            "proof of work required, invalid, expired or replayed: error.challenge holds the puzzle to solve",
+        ),
         (429, "rate limit or quota; see Retry-After"),
         (503, "a dependency of the server (rate-limit storage, query log) is down; nothing was charged"),
     ]
@@ -285,7 +302,12 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         # Without JSON booleans in the body numpy can judge the whole batch at once.
         may_hold_bools = b"true" in raw or b"false" in raw
         result = gateway.predict(
-            client, name, body["instances"], ip=_ip(request), may_hold_bools=may_hold_bools
+            client,
+            name,
+            body["instances"],
+            ip=_ip(request),
+            may_hold_bools=may_hold_bools,
+            proof=request.headers.get(POW_HEADER),
         )
         out = gateway.answer_json(result.model, result.answers)
         out["usage"] = {"rows": result.rows, "cost": result.cost, "price_per_row": result.tier.price_per_row}

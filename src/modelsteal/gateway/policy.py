@@ -10,6 +10,7 @@ policy::
         price_per_row: 0.001
         output: {kind: probabilities, k: 1, decimals: null}
         transforms: []                           # e.g. [{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}]
+        proof_of_work: null                      # e.g. {base_bits: 8, free_rows: 1000, alarm_bits: 6}
     max_batch_rows: 1000
     max_body_bytes: 2000000
     out_of_space: refuse        # or clip
@@ -39,6 +40,7 @@ from typing import Any, Literal
 import yaml
 
 from modelsteal.defenses.detectors import DetectionConfig
+from modelsteal.defenses.proof_of_work import ProofOfWork
 from modelsteal.defenses.transforms import Transform, parse_transforms
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import OutputMode
@@ -65,12 +67,15 @@ class Tier:
     output: OutputMode = field(default_factory=OutputMode)
     #: answer-side defences applied in order before the output mode (defenses/transforms.py)
     transforms: tuple[Transform, ...] = ()
+    #: a HashCash puzzle before each answer, harder as the client takes more (proof_of_work.py)
+    proof_of_work: ProofOfWork | None = None
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> Tier:
         if not isinstance(data, dict):
             raise InvalidInput(f"tier {name!r} must be a mapping")
-        unknown = set(data) - {"key_limits", "ip_limits", "price_per_row", "output", "transforms"}
+        known = {"key_limits", "ip_limits", "price_per_row", "output", "transforms", "proof_of_work"}
+        unknown = set(data) - known
         if unknown:
             raise InvalidInput(f"tier {name!r} has unknown fields: {', '.join(sorted(unknown))}")
         default = cls(name)
@@ -84,6 +89,9 @@ class Tier:
             price_per_row=price,
             output=OutputMode.from_dict(data.get("output", {})),
             transforms=tuple(parse_transforms(data.get("transforms"), where=f"tier {name!r}: transforms")),
+            proof_of_work=ProofOfWork.from_dict(data["proof_of_work"])
+            if data.get("proof_of_work") is not None
+            else None,
         )
 
 

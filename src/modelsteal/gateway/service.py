@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelsteal.defenses.monitor import AlarmEvent, Monitor
+from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
+from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused
 from modelsteal.errors import InvalidInput, ModelStealError
 from modelsteal.feature_space import RecordError
 from modelsteal.gateway.limiter import LimiterUnavailable, Refusal, RowLimiter
@@ -45,6 +47,7 @@ class GatewayError(ModelStealError):
         *,
         retry_after: float | None = None,
         max_rows: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -52,6 +55,7 @@ class GatewayError(ModelStealError):
         self.message = message
         self.retry_after = retry_after
         self.max_rows = max_rows
+        self.extra = dict(extra or {})
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": {"code": self.code, "message": self.message}}
@@ -59,6 +63,7 @@ class GatewayError(ModelStealError):
             out["error"]["retry_after"] = self.retry_after
         if self.max_rows is not None:
             out["error"]["max_rows"] = self.max_rows
+        out["error"].update(self.extra)
         return out
 
 
@@ -337,6 +342,7 @@ class Gateway:
         ip: str,
         endpoint: str = "predict",
         may_hold_bools: bool = True,
+        proof: str | None = None,
     ) -> Prediction:
         start = time.perf_counter()
         n_asked = len(rows) if isinstance(rows, list) else 0
@@ -346,7 +352,7 @@ class Gateway:
         except GatewayError as err:
             self.refuse(client, ip, model_name, endpoint, n_asked, err)
             raise
-        return self.predict_array(client, served, X, ip=ip, endpoint=endpoint, start=start)
+        return self.predict_array(client, served, X, ip=ip, endpoint=endpoint, start=start, proof=proof)
 
     def predict_array(
         self,
@@ -357,9 +363,12 @@ class Gateway:
         ip: str,
         endpoint: str = "predict",
         start: float | None = None,
+        proof: str | None = None,
     ) -> Prediction:
         start = time.perf_counter() if start is None else start
         tier = self.tier_of(client)
+        if tier.proof_of_work is not None:
+            self._check_work(tier.proof_of_work, client, served, X, proof, ip, endpoint)
         detection = self.policy.detection
         output = tier.output
         if detection is not None and client.degraded:
@@ -439,6 +448,34 @@ class Gateway:
         )
         self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)
         return Prediction(answers, n, cost, tier, served)
+
+    def _check_work(
+        self,
+        work: ProofOfWork,
+        client: Client,
+        served: ServedModel,
+        X: NDArray[np.float64],
+        proof: str | None,
+        ip: str,
+        endpoint: str,
+    ) -> None:
+        """Admit a batch whose proof of work solves this client's challenge, or refuse with 428."""
+        digest = digest_rows(X)
+        bits = work.bits_for(X.shape[0], taken=client.rows, flagged=client.flagged)
+        if proof is None:
+            code, message = (
+                "proof_of_work_required",
+                f"solve the challenge ({bits} bits) and resend with {POW_HEADER}",
+            )
+        else:
+            try:
+                work.verify(client.name, digest, proof, min_bits=bits)
+                return
+            except ProofRefused as exc:
+                code, message = exc.code, str(exc)
+        err = GatewayError(428, code, message, extra={"challenge": work.challenge(client.name, digest, bits)})
+        self.refuse(client, ip, served.name, endpoint, X.shape[0], err)
+        raise err
 
     ACTION_FLAGS: ClassVar[dict[str, tuple[str, ...]]] = {
         "log": (),

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import Refused
+from modelsteal.defenses.proof_of_work import MAX_ATTEMPTS, WorkMeter
+from modelsteal.errors import Refused, WorkRequired
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import Client
 from modelsteal.oracle.answers import Answers
@@ -22,6 +23,7 @@ class GatewayTransport:
         self.api_key = api_key
         self.model = model
         self.ip = ip
+        self.work = WorkMeter()
 
     def _client(self) -> Client:
         try:
@@ -45,20 +47,25 @@ class GatewayTransport:
         )
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        client = self._client()
-        try:
-            result = self.gateway.predict(
-                client,
-                self.model,
-                rows_to_json(X),
-                ip=self.ip,
-                may_hold_bools=False,
-            )
-        except GatewayError as err:
-            headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}
-            raise_for_error(err.status, err.body(), headers)  # the same mapping as over HTTP
-            raise  # pragma: no cover - raise_for_error raises for every refusal status
-        return result.answers, result.cost
+        proof: str | None = None
+        for attempt in range(MAX_ATTEMPTS + 1):
+            client = self._client()
+            try:
+                result = self.gateway.predict(
+                    client, self.model, rows_to_json(X), ip=self.ip, may_hold_bools=False, proof=proof
+                )
+                return result.answers, result.cost
+            except GatewayError as err:
+                headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}
+                try:
+                    raise_for_error(err.status, err.body(), headers)  # the same mapping as over HTTP
+                except WorkRequired as work:
+                    if attempt == MAX_ATTEMPTS:
+                        raise
+                    proof = self.work.solve(work.challenge)
+                    continue
+                raise  # pragma: no cover - raise_for_error raises for every refusal status
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         return None

@@ -10,7 +10,9 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import InvalidInput, Refused
+from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
+from modelsteal.defenses.proof_of_work import MAX_ATTEMPTS, WorkMeter
+from modelsteal.errors import InvalidInput, Refused, WorkRequired
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
@@ -53,6 +55,7 @@ class HTTPTransport:
         self._owns_client = client is None
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._info: ModelInfo | None = None
+        self.work = WorkMeter()
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
         return call_json(self._client, method, url, self._headers, **kwargs)
@@ -63,7 +66,16 @@ class HTTPTransport:
         return self._info
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        body = self._request("POST", self.url + "/predict", json={"instances": rows_to_json(X)})
+        payload = {"instances": rows_to_json(X)}
+        headers = dict(self._headers)
+        for attempt in range(MAX_ATTEMPTS + 1):
+            try:
+                body = call_json(self._client, "POST", self.url + "/predict", headers, json=payload)
+                break
+            except WorkRequired as work:  # 428: solve the puzzle, send the same rows again
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                headers[POW_HEADER] = self.work.solve(work.challenge)
         answers = answers_from_json(body, self.describe().n_classes)
         cost = float((body.get("usage") or {}).get("cost", 0.0))
         return answers, cost

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import BatchTooLarge, InvalidInput, RateLimited, Refused
+from modelsteal.errors import BatchTooLarge, InvalidInput, RateLimited, Refused, WorkRequired
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.answers import Answers, OutputMode
 from modelsteal.oracle.info import ModelInfo
@@ -77,6 +77,8 @@ def raise_for_error(status: int, body: Any, headers: dict[str, str]) -> None:
         raise BatchTooLarge(f"{code}: {message}", max_rows=int(err["max_rows"]), code=code)
     if status in (401, 403):
         raise Refused(f"{code}: {message}", code=code, status=status)
+    if status == 428 and isinstance(err.get("challenge"), dict):
+        raise WorkRequired(f"{code}: {message}", code=code, challenge=err["challenge"])
     if 400 <= status < 500:
         raise InvalidInput(f"the API refused the batch ({code}): {message}")
     raise Refused(f"the API failed ({status} {code}): {message}", code=code, status=status)

@@ -1,0 +1,187 @@
+"""Proof of work before each answer, harder for clients that have taken more (Dziedzic et al. 2022).
+
+Dziedzic, Kaleem, Lu, Papernot. "Increasing the Cost of Model Extraction with Calibrated
+Proof of Work", ICLR 2022. Every request must carry the solution of a HashCash puzzle:
+a nonce such that SHA-256(seed ‖ nonce) starts with ``bits`` zero bits (2^bits hashes on
+average). The difficulty is calibrated by what the client has already taken, so an honest
+client pays little and a thief pays more with every batch.
+
+Flow: a request without a solution is refused with ``428 proof_of_work_required`` and a
+challenge bound to the client, to the batch's rows (a digest) and to an expiry, signed with
+the gateway's secret, so the gateway keeps no state but the solutions already used. The
+client solves it and sends the same rows again with ``X-Proof-Of-Work: <challenge id>:<nonce>``.
+A wrong, stale or replayed solution is refused with a fresh challenge. Nothing is charged
+for a refused request.
+
+**Departures from the paper**: the paper prices each query by its privacy cost under PATE,
+which needs the owner's training data at query time; we estimate leakage from what the
+gateway already knows — the rows the client has sent (one more bit, twice the work, each
+time they double past ``free_rows``) and whether a detector has flagged it (``alarm_bits``)
+— and price a batch of n rows as n puzzles (``log2 n`` more bits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelsteal.errors import InvalidInput
+
+#: the header that carries a solution
+HEADER = "X-Proof-Of-Work"
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """How many zero bits ``digest`` starts with."""
+    bits = 0
+    for byte in digest:
+        if byte == 0:
+            bits += 8
+            continue
+        return bits + 8 - byte.bit_length()
+    return bits
+
+
+def _hash(seed: str, nonce: int) -> bytes:
+    return hashlib.sha256(seed.encode() + nonce.to_bytes(8, "little")).digest()
+
+
+def solve(challenge: dict[str, Any]) -> tuple[str, int]:
+    """The header value that answers ``challenge``, and how many hashes it took."""
+    seed, bits = str(challenge["seed"]), int(challenge["bits"])
+    nonce = 0
+    while leading_zero_bits(_hash(seed, nonce)) < bits:
+        nonce += 1
+    return f"{challenge['id']}:{nonce}", nonce + 1
+
+
+@dataclass
+class WorkMeter:
+    """What a client spent on proofs of work: CPU seconds, hashes, puzzles solved."""
+
+    seconds: float = 0.0
+    hashes: int = 0
+    puzzles: int = 0
+
+    def solve(self, challenge: dict[str, Any]) -> str:
+        started = time.process_time()
+        header, hashes = solve(challenge)
+        self.seconds += time.process_time() - started
+        self.hashes += hashes
+        self.puzzles += 1
+        return header
+
+
+#: a request refused this many times in a row despite solved puzzles is given up
+MAX_ATTEMPTS = 3
+
+
+class ProofRefused(Exception):
+    """A solution the gateway does not accept; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class ProofOfWork:
+    """HashCash puzzles whose difficulty grows with the client's leakage (see the module doc)."""
+
+    base_bits: int = 8
+    free_rows: int = 1000
+    alarm_bits: int = 6
+    max_bits: int = 26
+    ttl: float = 60.0
+    secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    _spent: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, value, lo, hi in (
+            ("base_bits", self.base_bits, 0, 40),
+            ("alarm_bits", self.alarm_bits, 0, 40),
+            ("max_bits", self.max_bits, 1, 40),
+        ):
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise InvalidInput(f"proof_of_work: {name} must be a whole number from {lo} to {hi}")
+        if not isinstance(self.free_rows, int) or self.free_rows < 1:
+            raise InvalidInput("proof_of_work: free_rows must be a whole number >= 1")
+        if not self.ttl > 0:
+            raise InvalidInput("proof_of_work: ttl must be a positive number of seconds")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ProofOfWork:
+        if not isinstance(data, dict):
+            raise InvalidInput(
+                "proof_of_work must be a mapping (base_bits, free_rows, alarm_bits, max_bits, ttl)"
+            )
+        known = {"base_bits", "free_rows", "alarm_bits", "max_bits", "ttl", "secret"}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInput(f"proof_of_work has unknown fields: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "base_bits": self.base_bits,
+            "free_rows": self.free_rows,
+            "alarm_bits": self.alarm_bits,
+            "max_bits": self.max_bits,
+            "ttl": self.ttl,
+        }
+
+    def bits_for(self, rows: int, *, taken: int, flagged: bool) -> int:
+        """Difficulty of a batch of ``rows`` for a client that has ``taken`` rows so far."""
+        bits = self.base_bits + math.ceil(math.log2(max(rows, 1)))
+        if taken > self.free_rows:
+            bits += int(math.log2(taken / self.free_rows))
+        if flagged:
+            bits += self.alarm_bits
+        return min(bits, self.max_bits)
+
+    def _sign(self, client: str, digest: str, bits: int, expires: int) -> str:
+        text = f"{client}|{digest}|{bits}|{expires}".encode()
+        return hmac.new(self.secret.encode(), text, hashlib.sha256).hexdigest()
+
+    def challenge(self, client: str, digest: str, bits: int, *, now: float | None = None) -> dict[str, Any]:
+        """A puzzle for ``client`` to send the rows whose digest is ``digest``."""
+        expires = int((time.time() if now is None else now) + self.ttl)
+        seed = self._sign(client, digest, bits, expires)
+        return {"id": f"{expires}.{bits}.{seed}", "seed": seed, "bits": bits, "expires": expires}
+
+    def verify(
+        self, client: str, digest: str, proof: str, *, min_bits: int, now: float | None = None
+    ) -> None:
+        """Accept a solution once, or raise :class:`ProofRefused` (invalid, expired, replayed)."""
+        now = time.time() if now is None else now
+        try:
+            challenge_id, nonce_text = proof.rsplit(":", 1)
+            expires_text, bits_text, seed = challenge_id.split(".", 2)
+            expires, bits, nonce = int(expires_text), int(bits_text), int(nonce_text)
+        except ValueError:
+            raise ProofRefused("proof_of_work_invalid", f"{HEADER} must be <challenge id>:<nonce>") from None
+        if not hmac.compare_digest(seed, self._sign(client, digest, bits, expires)):
+            raise ProofRefused(
+                "proof_of_work_invalid", "the challenge was not issued to this key for these rows"
+            )
+        if bits < min_bits:
+            raise ProofRefused(
+                "proof_of_work_invalid", f"this request needs {min_bits} bits of work, not {bits}"
+            )
+        if now > expires:
+            raise ProofRefused("proof_of_work_expired", "the challenge expired; solve the new one")
+        if not 0 <= nonce < 2**64 or leading_zero_bits(_hash(seed, nonce)) < bits:
+            raise ProofRefused("proof_of_work_invalid", "the nonce does not solve the challenge")
+        for spent, until in list(self._spent.items()):  # forget solutions past their expiry
+            if until < now:
+                del self._spent[spent]
+        if seed in self._spent:
+            raise ProofRefused(
+                "proof_of_work_replayed", "this solution was used already; solve the new challenge"
+            )
+        self._spent[seed] = float(expires)

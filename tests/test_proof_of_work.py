@@ -1,0 +1,151 @@
+"""Proof of work (Dziedzic et al. 2022): HashCash puzzles before answers, priced by leakage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelsteal.attacks import make_attack
+from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused, leading_zero_bits, solve
+from modelsteal.errors import InvalidInput
+from modelsteal.gateway import Gateway, Policy
+from modelsteal.gateway.service import GatewayError, ServedModel, digest_rows
+from modelsteal.gateway.store import Store
+from modelsteal.gateway.transport import GatewayTransport
+from modelsteal.oracle import Oracle
+from modelsteal.oracle.http import HTTPTransport
+from modelsteal.victims import save_model_dir
+from tests.servers import create_key, gateway_server
+
+POLICY = """
+tiers:
+  default:
+    key_limits: ["100000/hour"]
+    ip_limits: ["1000000/hour"]
+    proof_of_work: {base_bits: 6, free_rows: 10, alarm_bits: 4, max_bits: 16, ttl: 60, secret: test-secret}
+"""
+
+
+def test_puzzles_solve_verify_and_refuse_what_they_should() -> None:
+    work = ProofOfWork(base_bits=6, secret="s")
+    X = np.zeros((3, 2))
+    digest = digest_rows(X)
+    bits = work.bits_for(3, taken=0, flagged=False)
+    assert bits == 6 + 2  # three rows cost what four puzzles would
+    challenge = work.challenge("alice", digest, bits, now=1000.0)
+    header, hashes = solve(challenge)
+    assert hashes >= 1
+    nonce = int(header.rsplit(":", 1)[1])
+    assert (
+        leading_zero_bits(
+            __import__("hashlib").sha256(challenge["seed"].encode() + nonce.to_bytes(8, "little")).digest()
+        )
+        >= bits
+    )
+    work.verify("alice", digest, header, min_bits=bits, now=1001.0)
+    with pytest.raises(ProofRefused) as caught:
+        work.verify("alice", digest, header, min_bits=bits, now=1002.0)
+    assert caught.value.code == "proof_of_work_replayed"
+    fresh = work.challenge("alice", digest, bits, now=2000.0)
+    header2, _ = solve(fresh)
+    for client, rows, proof, now, code in [
+        ("bob", digest, header2, 2001.0, "proof_of_work_invalid"),  # another key
+        ("alice", digest_rows(X + 1), header2, 2001.0, "proof_of_work_invalid"),  # other rows
+        ("alice", digest, header2.rsplit(":", 1)[0] + ":999999999", 2001.0, "proof_of_work_invalid"),
+        ("alice", digest, "garbage", 2001.0, "proof_of_work_invalid"),
+        ("alice", digest, header2, 2100.0, "proof_of_work_expired"),
+    ]:
+        with pytest.raises(ProofRefused) as caught:
+            work.verify(client, rows, proof, min_bits=bits, now=now)
+        assert caught.value.code == code, (client, proof)
+    with pytest.raises(ProofRefused, match="needs 9 bits"):
+        work.verify("alice", digest, header2, min_bits=9, now=2001.0)
+
+
+def test_difficulty_grows_with_what_the_client_took() -> None:
+    work = ProofOfWork(base_bits=8, free_rows=1000, alarm_bits=6, max_bits=30)
+    one = [work.bits_for(1, taken=t, flagged=False) for t in (0, 1000, 2000, 4000, 64_000)]
+    assert one == [8, 8, 9, 10, 14]
+    assert work.bits_for(1, taken=0, flagged=True) == 14
+    assert work.bits_for(100, taken=0, flagged=False) == 8 + 7
+    assert ProofOfWork(max_bits=12).bits_for(10_000, taken=10**9, flagged=True) == 12
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"base_bits": -1}, "base_bits"),
+        ({"max_bits": 99}, "max_bits"),
+        ({"free_rows": 0}, "free_rows"),
+        ({"ttl": 0}, "ttl"),
+        ({"difficulty": 3}, "unknown fields: difficulty"),
+    ],
+)
+def test_bad_proof_of_work_policies_are_refused_at_load(spec: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Policy.from_dict({"tiers": {"default": {"proof_of_work": spec}}})
+
+
+def test_in_process_428_charges_nothing_and_the_transport_pays_in_cpu(
+    tmp_path: Path, victim_factory: Callable
+) -> None:
+    victim, data = victim_factory("digits", "softmax")
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text(POLICY)
+    gateway = Gateway(
+        [ServedModel("digits", victim, data.class_names)],
+        policy=Policy.load(policy_file),
+        store=Store(tmp_path / "g"),
+    )
+    key = gateway.store.create_key("thief")
+    with pytest.raises(GatewayError) as caught:
+        gateway.predict(gateway.store.client("thief"), "digits", data.X_test[:5].tolist(), ip="10.0.0.1")
+    assert caught.value.status == 428 and caught.value.code == "proof_of_work_required"
+    assert set(caught.value.body()["error"]["challenge"]) == {"id", "seed", "bits", "expires"}
+    assert gateway.store.client("thief").rows == 0
+    assert gateway.store.log(1)[0]["status"] == 428
+    transport = GatewayTransport(gateway, key, "digits")
+    result = make_attack("eq-softmax").run(Oracle(transport), budget=65, random_state=0)
+    assert result.queries == 65 and gateway.store.client("thief").rows == 65
+    assert result.notes["work_puzzles"] >= 1 and result.notes["work_seconds"] > 0
+
+
+def test_over_http_the_attacker_solves_and_bad_proofs_get_428(
+    tmp_path: Path, victim_factory: Callable
+) -> None:
+    victim, data = victim_factory("digits", "softmax")
+    model_dir = save_model_dir(victim, data, tmp_path / "digits", seed=0)
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text(POLICY)
+    db = tmp_path / "gw.db"
+    with gateway_server([model_dir], db, policy=policy_file) as (url, _):
+        key = create_key(db, "thief")
+        auth = {"Authorization": f"Bearer {key}"}
+        body = {"instances": data.X_test[:4].tolist()}
+        first = httpx.post(url + "/v1/models/digits/predict", json=body, headers=auth)
+        assert first.status_code == 428
+        challenge = first.json()["error"]["challenge"]
+        proof, _ = solve(challenge)
+        bad = httpx.post(
+            url + "/v1/models/digits/predict", json=body, headers={**auth, "X-Proof-Of-Work": "1.2.x:3"}
+        )
+        assert bad.status_code == 428 and bad.json()["error"]["code"] == "proof_of_work_invalid"
+        good = httpx.post(
+            url + "/v1/models/digits/predict", json=body, headers={**auth, "X-Proof-Of-Work": proof}
+        )
+        assert good.status_code == 200 and len(good.json()["predictions"]) == 4
+        again = httpx.post(
+            url + "/v1/models/digits/predict", json=body, headers={**auth, "X-Proof-Of-Work": proof}
+        )
+        assert again.json()["error"]["code"] == "proof_of_work_replayed"
+        assert httpx.get(url + "/v1/usage", headers=auth).json()["rows"] == 4  # only the answered batch
+        schema = httpx.get(url + "/openapi.json").json()
+        assert "428" in schema["paths"]["/v1/models/{name}/predict"]["post"]["responses"]
+        transport = HTTPTransport(url + "/v1/models/digits", key)
+        result = make_attack("eq-softmax").run(Oracle(transport), budget=65, random_state=0)
+        transport.close()
+    assert result.queries == 65 and result.notes["work_puzzles"] >= 1
