@@ -149,3 +149,39 @@ def test_over_http_the_attacker_solves_and_bad_proofs_get_428(
         result = make_attack("eq-softmax").run(Oracle(transport), budget=65, random_state=0)
         transport.close()
     assert result.queries == 65 and result.notes["work_puzzles"] >= 1
+
+
+def test_a_thief_splitting_its_budget_over_keys_pays_less_work(
+    tmp_path: Path, victim_factory: Callable
+) -> None:
+    """The defence-aware thief: leakage is priced per key, so ten keys each look small."""
+    from modelsteal.oracle import SplitTransport
+
+    victim, data = victim_factory("digits", "softmax")
+    policy = Policy.from_dict(
+        {
+            "tiers": {
+                "default": {
+                    "key_limits": ["100000/hour"],
+                    "ip_limits": ["1000000/hour"],
+                    "proof_of_work": {"base_bits": 4, "free_rows": 50, "secret": "s"},
+                }
+            }
+        }
+    )
+    gateway = Gateway(
+        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "g")
+    )
+    one = GatewayTransport(gateway, gateway.store.create_key("one"), "digits")
+    many = SplitTransport(
+        [GatewayTransport(gateway, gateway.store.create_key(f"k{i}"), "digits") for i in range(10)], chunk=20
+    )
+    hashes = {}
+    for label, transport in (("one key", one), ("ten keys", many)):
+        oracle = Oracle(transport, max_batch=20)
+        result = make_attack("retrain-uniform").run(oracle, budget=2000, random_state=0)
+        assert result.queries == 2000
+        hashes[label] = transport.work.hashes  # type: ignore[union-attr]
+        assert result.notes["work_puzzles"] == 100
+    # one key passes 50 rows early and pays up to 5 more bits; each of ten keys only 2
+    assert hashes["one key"] > 2 * hashes["ten keys"], hashes

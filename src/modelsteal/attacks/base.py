@@ -137,13 +137,14 @@ class ExtractionAttack(ABC):
             )
         view = oracle.limited(int(budget))
         ctx = AttackContext(view, info, check_random_state(random_state), eval_set)
-        meter = getattr(oracle.transport, "work", None)  # proofs of work the API asked for
-        work_before = (meter.seconds, meter.puzzles) if meter is not None else (0.0, 0)
+        before = getattr(oracle.transport, "work", None)  # proofs of work the API asked for
+        work_before = (before.seconds, before.puzzles) if before is not None else (0.0, 0)
         model = self._extract(ctx)
         seconds = time.perf_counter() - ctx.started
-        if meter is not None and meter.puzzles > work_before[1]:
-            ctx.notes["work_seconds"] = meter.seconds - work_before[0]
-            ctx.notes["work_puzzles"] = meter.puzzles - work_before[1]
+        after = getattr(oracle.transport, "work", None)
+        if after is not None and after.puzzles > work_before[1]:
+            ctx.notes["work_seconds"] = after.seconds - work_before[0]
+            ctx.notes["work_puzzles"] = after.puzzles - work_before[1]
         comparison = compare(model, eval_set) if eval_set is not None else None
         if comparison is not None and (not ctx.history or ctx.history[-1].queries != view.queries):
             ctx.history.append(

@@ -89,6 +89,18 @@ class SplitTransport:
         info: ModelInfo = self.transports[0].describe()
         return info
 
+    @property
+    def work(self) -> Any:
+        """The proofs of work all the keys paid for (None when no API asked for any)."""
+        from modelsteal.defenses.proof_of_work import WorkMeter
+
+        meters = [m for m in (getattr(t, "work", None) for t in self.transports) if m is not None]
+        if not meters:
+            return None
+        return WorkMeter(
+            sum(m.seconds for m in meters), sum(m.hashes for m in meters), sum(m.puzzles for m in meters)
+        )
+
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
         parts: list[Answers] = []
         cost = 0.0
