@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-data", type=Path, help="the victim's training rows (CSV with the label column)"
     )
     attack.add_argument(
-        "--train-target", help="the label column of --train-data (default: the victim's dataset target)"
+        "--train-target",
+        help="the label column of --train-data (default: its one column that is not a feature)",
     )
     attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")

@@ -155,17 +155,17 @@ def labelled_csv(
     X, frame = csv_rows(path, space, keep=target)
     if target not in frame.columns:
         raise InvalidInput(f"{path} has no column {target!r}; pass --train-target COLUMN")
+    from modelsteal.oracle.protocols import class_index
+
     lookup = {name: i for i, name in enumerate(classes)}
     labels = []
     for value in frame[target].tolist():
-        text = str(value)
-        if text not in lookup and text.endswith(".0"):
-            text = text[:-2]
-        if text not in lookup:
+        index = class_index(value, lookup)
+        if index is None:
             raise InvalidInput(
                 f"{path}: label {value!r} is none of the model's classes ({', '.join(classes[:8])})"
             )
-        labels.append(lookup[text])
+        labels.append(index)
     return X, np.asarray(labels, dtype=np.int64)
 
 

@@ -23,6 +23,7 @@ time they double past ``free_rows``) and whether a detector has flagged it (``al
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import math
 import secrets
@@ -99,7 +100,8 @@ class ProofOfWork:
     max_bits: int = 26
     ttl: float = 60.0
     secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
-    _spent: dict[str, float] = field(default_factory=dict, repr=False)
+    _spent: set[str] = field(default_factory=set, repr=False)
+    _expiries: list[tuple[float, str]] = field(default_factory=list, repr=False)  # a heap
 
     def __post_init__(self) -> None:
         for name, value, lo, hi in (
@@ -177,11 +179,11 @@ class ProofOfWork:
             raise ProofRefused("proof_of_work_expired", "the challenge expired; solve the new one")
         if not 0 <= nonce < 2**64 or leading_zero_bits(_hash(seed, nonce)) < bits:
             raise ProofRefused("proof_of_work_invalid", "the nonce does not solve the challenge")
-        for spent, until in list(self._spent.items()):  # forget solutions past their expiry
-            if until < now:
-                del self._spent[spent]
+        while self._expiries and self._expiries[0][0] < now:  # forget solutions past their expiry
+            self._spent.discard(heapq.heappop(self._expiries)[1])
         if seed in self._spent:
             raise ProofRefused(
                 "proof_of_work_replayed", "this solution was used already; solve the new challenge"
             )
-        self._spent[seed] = float(expires)
+        self._spent.add(seed)
+        heapq.heappush(self._expiries, (float(expires), seed))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -53,20 +54,32 @@ def bad_response(message: str) -> Refused:
     return Refused(f"the server's answer is not what the protocol promises: {message}", code="bad_response")
 
 
+def class_index(value: Any, lookup: dict[str, int]) -> int | None:
+    """The index of the class named ``value`` (``"1.0"`` from a float-typed column is ``"1"``)."""
+    key = str(value)
+    if key in lookup:
+        return lookup[key]
+    if key.endswith(".0") and key[:-2] in lookup:
+        return lookup[key[:-2]]
+    return None
+
+
 def _label_indices(values: list[Any], classes: tuple[str, ...]) -> NDArray[np.int64]:
     """Labels as class indices: a class name, or an index when the server answers numbers."""
     lookup = {name: i for i, name in enumerate(classes)}
     out = []
     for v in values:
-        key = str(v)
-        if key in lookup:
-            out.append(lookup[key])
-        elif isinstance(v, int | float) and float(v).is_integer() and 0 <= int(v) < len(classes):
-            out.append(int(v))
-        elif key.endswith(".0") and key[:-2] in lookup:  # a float-typed label column
-            out.append(lookup[key[:-2]])
-        else:
+        index = class_index(v, lookup)
+        if (
+            index is None
+            and isinstance(v, int | float)
+            and float(v).is_integer()
+            and 0 <= int(v) < len(classes)
+        ):
+            index = int(v)
+        if index is None:
             raise bad_response(f"label {v!r} is none of the classes ({', '.join(classes[:8])})")
+        out.append(index)
     return np.asarray(out, dtype=np.int64)
 
 
@@ -112,7 +125,7 @@ class Request:
     method: str = "POST"
 
 
-class WireProtocol:
+class WireProtocol(ABC):
     """A batch protocol: ``requests`` for a batch, ``answers`` from the bodies, in order."""
 
     name: ClassVar[str]
@@ -126,14 +139,16 @@ class WireProtocol:
         """A path to GET once before the first batch (free: it carries no rows)."""
         return None
 
-    def use_metadata(self, body: Any, space: FeatureSpace) -> None:
-        """Learn from the metadata (input names, types, shapes)."""
+    def use_metadata(self, body: Any, space: FeatureSpace) -> None:  # noqa: B027 - optional hook
+        """Learn from the metadata (input names, types, shapes); most protocols have none."""
 
+    @abstractmethod
     def request(self, X: NDArray[np.float64], space: FeatureSpace) -> Request:
-        raise NotImplementedError
+        """The HTTP request that carries rows ``X``."""
 
+    @abstractmethod
     def answers(self, body: Any, n_rows: int, classes: tuple[str, ...]) -> Answers:
-        raise NotImplementedError
+        """The answers in a response body to ``n_rows`` rows."""
 
     def output_mode(self) -> OutputMode:
         return OutputMode("probabilities")

@@ -77,8 +77,6 @@ class UpstreamVictim:
                 raise InvalidInput("an upstream modelsteal gateway needs --upstream-api-key")
             self.transport = HTTPTransport(url, api_key, timeout=timeout, client=client)
         else:
-            import httpx
-
             wire = make_protocol(protocol, template=template)
             if wire.output_mode().kind != "probabilities":
                 raise InvalidInput(
@@ -91,7 +89,8 @@ class UpstreamVictim:
                 feature_space=feature_space,
                 classes=self.class_names,
                 api_key=api_key,
-                client=client or httpx.Client(timeout=timeout),
+                timeout=timeout,
+                client=client,
             )
 
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
