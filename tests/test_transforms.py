@@ -17,7 +17,9 @@ import pytest
 from modelsteal.attacks import make_attack
 from modelsteal.defenses.transforms import (
     TRANSFORMS,
+    AdaptiveMisinformation,
     LogitNoise,
+    PredictionPoisoning,
     ReverseSigmoid,
     parse_transforms,
     protect,
@@ -27,11 +29,20 @@ from modelsteal.errors import InvalidInput
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle
 
-#: parameters each transform is held to the contract with
-SETTINGS = {
+#: parameters each transform is held to the contract with ("MISINFORMATION" stands for the
+#: misinformation model's directory, trained once per session by the fixture below)
+SETTINGS: dict[str, dict[str, object]] = {
     "noise": {"sigma": 0.5},
     "reverse_sigmoid": {"beta": 0.7, "gamma": 0.2},
+    "mad": {"epsilon": 0.8},
+    "adaptive_misinformation": {"tau": 0.9, "nu": 50.0, "model": "MISINFORMATION"},
 }
+#: more settings held to the same contract
+VARIANTS: list[tuple[str, dict[str, object]]] = [
+    *SETTINGS.items(),
+    ("mad", {"epsilon": 0.8, "argmax": True}),
+    ("noise", {"sigma": 0.5, "kind": "laplace"}),
+]
 
 
 def test_every_registered_transform_is_in_the_table() -> None:
@@ -45,10 +56,27 @@ def digits(victim_factory: Callable) -> tuple:  # type: ignore[type-arg]
     return victim, data, X
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_transform_contract(name: str, digits: tuple) -> None:  # type: ignore[type-arg]
+@pytest.fixture(scope="module")
+def misinformation_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelsteal.datasets import load_dataset
+    from modelsteal.victims import TrainOptions, save_model_dir, train_victim
+
+    data = load_dataset("digits")
+    wrong = train_victim(data, "cnn", seed=1, options=TrainOptions(epochs=3, misinformation=True))
+    return save_model_dir(wrong, data, tmp_path_factory.mktemp("misinformation") / "wrong", seed=1)
+
+
+def make_transform(name: str, params: dict[str, object], misinformation: Path) -> object:
+    kwargs = {k: str(misinformation) if v == "MISINFORMATION" else v for k, v in params.items()}
+    return TRANSFORMS[name](**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "params"), VARIANTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(VARIANTS)])
+def test_transform_contract(
+    name: str, params: dict[str, object], digits: tuple, misinformation_dir: Path
+) -> None:  # type: ignore[type-arg]
     victim, _, X = digits
-    transform = TRANSFORMS[name](**SETTINGS[name])  # type: ignore[arg-type]
+    transform = make_transform(name, params, misinformation_dir).bind(victim)  # type: ignore[attr-defined]
     P = victim.predict_proba(X)
     out = transform.apply(P, X, "alice")
     # batches and rows alike
@@ -107,7 +135,18 @@ def test_defences_cost_exact_equation_solving_its_fidelity(digits: tuple) -> Non
         ([{"noise": {"sigma": 1, "kind": "cauchy"}}], "kind must be one of"),
         ([{"reverse_sigmoid": {"beta": 0, "gamma": 1}}], "beta must be a number > 0"),
         ([{"reverse_sigmoid": {"beta": 1}}], "reverse_sigmoid: .*gamma"),
-        ([{"mad": {"epsilon": 1}}], "unknown transform 'mad'"),
+        ([{"blur": {"radius": 1}}], "unknown transform 'blur'"),
+        ([{"mad": {"epsilon": 2.5}}], r"mad: epsilon must be a number in \[0, 2\]"),
+        ([{"mad": {"epsilon": -0.1}}], r"mad: epsilon must be a number in \[0, 2\]"),
+        ([{"mad": {"epsilon": 1, "argmax": "yes"}}], "mad: argmax must be true or false"),
+        ([{"adaptive_misinformation": {"tau": 0.5}}], "needs its misinformation model; train one with"),
+        ([{"adaptive_misinformation": {"tau": 1.5, "model": "x"}}], r"tau must be a number in \[0, 1\]"),
+        ([{"adaptive_misinformation": {"tau": 0.5, "nu": 0, "model": "x"}}], "nu must be a number > 0"),
+        (
+            [{"adaptive_misinformation": {"tau": 0.5, "model": "/no/such/dir"}}],
+            "model /no/such/dir: .*train one",
+        ),
+        ([{"noise": 3}], "parameters must be a mapping"),
         ({"noise": {"sigma": 1}}, "must be a list"),
         ([{"noise": {"sigma": 1}, "reverse_sigmoid": {}}], "each entry is one"),
     ],
@@ -136,6 +175,7 @@ tiers:
     transforms:
       - reverse_sigmoid: {beta: 0.7, gamma: 0.2}
       - noise: {sigma: 0.05, secret: operator-secret}
+      - mad: {epsilon: 0.5, argmax: true, seed: 7}
 """
 
 
@@ -156,7 +196,7 @@ def test_a_tier_answers_through_its_transforms_in_process_and_over_http(
     policy_file.write_text(GATEWAY_POLICY)
     policy = Policy.load(policy_file)
     tier = policy.tier("defended")
-    assert [t.name for t in tier.transforms] == ["reverse_sigmoid", "noise"]
+    assert [t.name for t in tier.transforms] == ["reverse_sigmoid", "noise", "mad"]
     expected = protect(victim, list(tier.transforms), key="mallory").predict_proba(X[:50])
 
     gateway = Gateway(
@@ -187,3 +227,88 @@ def test_a_policy_with_a_bad_transform_is_refused_at_load() -> None:
         Policy.from_dict({"tiers": {"x": {"transforms": [{"blur": {}}]}}})
     with pytest.raises(InvalidInput, match="sigma must be a number >= 0"):
         Policy.from_dict({"tiers": {"x": {"transforms": [{"noise": {"sigma": -0.1}}]}}})
+
+
+def test_adaptive_misinformation_refuses_a_model_that_is_not_one(
+    tmp_path: Path,
+    misinformation_dir: Path,
+    victim_factory: Callable,  # type: ignore[type-arg]
+) -> None:
+    from modelsteal.gateway import Policy
+    from modelsteal.victims import save_model_dir
+
+    honest, data = victim_factory("digits", "softmax")
+    save_model_dir(honest, data, tmp_path / "honest", seed=0)
+    (tmp_path / "policy.yaml").write_text(
+        "tiers:\n  x:\n    transforms: [{adaptive_misinformation: {tau: 0.5, model: honest}}]\n"
+    )
+    with pytest.raises(InvalidInput, match="honest is not a misinformation model; train one with"):
+        Policy.load(tmp_path / "policy.yaml")  # a relative model path is read beside the policy
+    iris, _ = victim_factory("iris", "softmax")
+    with pytest.raises(InvalidInput, match="the misinformation model has 10 classes, the served model 3"):
+        AdaptiveMisinformation(tau=0.5, model=str(misinformation_dir)).bind(iris)
+
+
+def test_mad_needs_its_model_and_turns_the_thiefs_gradient(digits: tuple) -> None:  # type: ignore[type-arg]
+    from modelsteal.defenses.poisoning import LogLikelihoodGram, most_deviating, surrogate_for
+    from modelsteal.errors import ModelStealError
+
+    victim, _, X = digits
+    with pytest.raises(ModelStealError, match="bind"):
+        PredictionPoisoning(epsilon=1.0).apply(victim.predict_proba(X[:2]), X[:2], "k")
+    gram = LogLikelihoodGram(surrogate_for(victim, 0))
+    P = victim.predict_proba(X[:50])
+    M = gram(X[:50])
+    for eps in (0.2, 1.0):
+        for i in range(50):
+            y = P[i]
+            z = most_deviating(y, M[i], eps, keep_top1=False)
+            assert np.abs(z - y).sum() <= eps + 1e-9  # within the budget
+            cos = (y @ M[i] @ z) / np.sqrt((y @ M[i] @ y) * (z @ M[i] @ z))
+            # no point of the budget's reach along a simplex edge turns the gradient further
+            for k in range(y.size):
+                for a in np.linspace(0, 1, 11):
+                    w = y + a * (np.eye(y.size)[k] - y)
+                    if np.abs(w - y).sum() <= eps:
+                        assert (y @ M[i] @ w) / np.sqrt((y @ M[i] @ y) * (w @ M[i] @ w)) >= cos - 1e-9
+
+
+def test_train_writes_outlier_exposure_and_misinformation_models_a_policy_serves(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from modelsteal.cli import main
+    from modelsteal.gateway import Gateway, Policy
+    from modelsteal.gateway.transport import GatewayTransport
+
+    victim_dir, wrong_dir = tmp_path / "victim", tmp_path / "wrong"
+    base = ["train", "--dataset", "digits", "--model", "cnn", "--epochs", "3"]
+    assert main([*base, "--outlier-exposure", "uniform", "--out", str(victim_dir)]) == 0
+    assert main([*base, "--misinformation", "--seed", "1", "--out", str(wrong_dir)]) == 0
+    card = json.loads((victim_dir / "card.json").read_text())
+    assert card["details"]["outlier_exposure"] == {"pool": "uniform", "weight": 0.5}
+    assert json.loads((wrong_dir / "card.json").read_text())["details"]["misinformation"] is True
+    (tmp_path / "policy.yaml").write_text(
+        "tiers:\n  default:\n    transforms: [{adaptive_misinformation: {tau: 0.9, model: wrong}}]\n"
+    )
+    gateway = Gateway.from_dirs(
+        [victim_dir], policy=Policy.load(tmp_path / "policy.yaml"), db=tmp_path / "g.db"
+    )
+    key = gateway.store.create_key("alice")
+    served = gateway.models["victim"]
+    noise = served.victim.feature_space.sample_uniform(100, random_state=0)
+    answers, _ = GatewayTransport(gateway, key, "victim").send(noise)
+    wrong = gateway.transforms[("default", "victim")][0].misinformation  # type: ignore[attr-defined]
+    # the victim is unsure on noise (Outlier Exposure), so those answers are the misinformation model's
+    assert np.mean(served.victim.predict_proba(noise).max(axis=1) < 0.9) > 0.9
+    assert np.mean(answers.labels == wrong.predict(noise)) > 0.9
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelsteal", "train", "--dataset", "digits", "--model", "softmax",
+         "--misinformation", "--out", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "modelsteal: error: --outlier-exposure and --misinformation go with --model cnn"
+    ]

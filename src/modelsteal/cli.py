@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="logreg/softmax: bin every number into K quantiles (default 10) before the model, as Amazon ML does",
     )
     train.add_argument(
+        "--outlier-exposure",
+        metavar="POOL",
+        choices=("patches", "uniform", "resized"),
+        help="cnn: also learn to answer uniformly on this pool (patches, uniform, resized), as "
+        "adaptive misinformation needs (Hendrycks et al. 2019)",
+    )
+    train.add_argument(
+        "--misinformation",
+        action="store_true",
+        help="cnn: train a misinformation model (mass on wrong classes) for the adaptive_misinformation transform",
+    )
+    train.add_argument(
         "--victim-rows",
         type=_positive_int,
         help="train on this many training rows; the rest become the thief's in-distribution pool",
@@ -376,7 +388,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         parse_feature_extraction(args.feature_extraction)  # before the data are read
         if args.model not in ("logreg", "softmax"):
             raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
+    if (args.outlier_exposure is not None or args.misinformation) and args.model != "cnn":
+        raise InvalidInput("--outlier-exposure and --misinformation go with --model cnn")
     options = TrainOptions(
+        outlier_exposure=args.outlier_exposure,
+        misinformation=args.misinformation,
         feature_extraction=args.feature_extraction,
         C=args.C,
         hidden=args.hidden,

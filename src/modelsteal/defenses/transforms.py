@@ -17,58 +17,45 @@ without a server.
   with ``s`` the sigmoid and ``α`` the normaliser. **Departure**: the paper's perturbation
   can change the top class for some (β, γ); we clip at 0 and, where the top class moved,
   swap it back, so the defence never costs an honest user a label.
+* :class:`PredictionPoisoning` (``mad``) — Orekondy et al. 2020, in ``defenses/poisoning.py``.
+* :class:`AdaptiveMisinformation` — Kariyappa & Qureshi 2020, in ``defenses/misinformation.py``.
+
+Transforms that need the served model receive it through ``bind`` once per model:
+``protect`` and the gateway both bind before the first answer.
 """
 
 from __future__ import annotations
 
-import hashlib
-from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.defenses.misinformation import AdaptiveMisinformation
+from modelsteal.defenses.poisoning import PredictionPoisoning
+from modelsteal.defenses.transform_base import (
+    FLOOR,
+    FloatArray,
+    Transform,
+    normalised,
+    row_seeds,
+)
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
 
-FloatArray = NDArray[np.float64]
-#: probabilities are clipped to this before a logarithm
-FLOOR = 1e-300
-
-
-def row_seeds(secret: str, key: str, X: FloatArray) -> list[int]:
-    """One 64-bit seed per row from (secret, API key, the row's float64 bytes)."""
-    prefix = hashlib.sha256(f"{secret}\0{key}\0".encode()).digest()
-    rows = np.ascontiguousarray(X, dtype=np.float64)
-    return [int.from_bytes(hashlib.sha256(prefix + row.tobytes()).digest()[:8], "little") for row in rows]
-
-
-def _normalised(P: FloatArray) -> FloatArray:
-    return np.asarray(P / P.sum(axis=1, keepdims=True))
-
-
-class Transform(ABC):
-    """Changes what a client sees; ``apply`` takes the model's probabilities for a batch."""
-
-    name: ClassVar[str]
-    #: the top-1 class of every row is kept (honest users lose no label)
-    preserves_top1: ClassVar[bool] = False
-    #: draws keyed noise (answers depend on the API key)
-    keyed: ClassVar[bool] = False
-
-    @abstractmethod
-    def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
-        """What the client holding ``key`` sees for rows ``X`` whose probabilities are ``P``."""
-
-    @abstractmethod
-    def params(self) -> dict[str, Any]: ...
-
-    def to_dict(self) -> dict[str, Any]:
-        return {self.name: self.params()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({args})"
+__all__ = [
+    "FLOOR",
+    "TRANSFORMS",
+    "AdaptiveMisinformation",
+    "LogitNoise",
+    "PredictionPoisoning",
+    "ReverseSigmoid",
+    "Transform",
+    "parse_transforms",
+    "protect",
+    "row_seeds",
+]
 
 
 class LogitNoise(Transform):
@@ -102,7 +89,7 @@ class LogitNoise(Transform):
             )
         Z = np.log(np.maximum(P, FLOOR)) + noise
         Z -= Z.max(axis=1, keepdims=True)
-        return _normalised(np.exp(Z))
+        return normalised(np.exp(Z))
 
 
 class ReverseSigmoid(Transform):
@@ -130,18 +117,26 @@ class ReverseSigmoid(Transform):
         Q = np.maximum(P - r, 0.0)
         zero = Q.sum(axis=1) <= 0.0
         Q[zero] = P[zero]  # nothing left: show the model's own answer
-        Q = _normalised(Q)
+        Q = normalised(Q)
         top, shown = np.argmax(P, axis=1), np.argmax(Q, axis=1)
         moved = np.flatnonzero(top != shown)
         Q[moved, top[moved]], Q[moved, shown[moved]] = Q[moved, shown[moved]], Q[moved, top[moved]]
         return Q
 
 
-TRANSFORMS: dict[str, type[Transform]] = {cls.name: cls for cls in (LogitNoise, ReverseSigmoid)}
+TRANSFORMS: dict[str, type[Transform]] = {
+    cls.name: cls for cls in (LogitNoise, ReverseSigmoid, PredictionPoisoning, AdaptiveMisinformation)
+}
 
 
-def parse_transforms(spec: Any, *, where: str = "transforms") -> list[Transform]:
-    """Transforms from a policy's list: ``[{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}, {noise: {sigma: 0.5}}]``."""
+def parse_transforms(
+    spec: Any, *, where: str = "transforms", base_dir: Path | None = None
+) -> list[Transform]:
+    """Transforms from a policy's list: ``[{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}, {noise: {sigma: 0.5}}]``.
+
+    A relative path among a transform's parameters (the misinformation model) is read
+    from ``base_dir``, the policy file's folder, when given.
+    """
     if spec is None:
         return []
     if not isinstance(spec, list):
@@ -154,8 +149,15 @@ def parse_transforms(spec: Any, *, where: str = "transforms") -> list[Transform]
         cls = TRANSFORMS.get(str(name))
         if cls is None:
             raise InvalidInput(f"{where}: unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
+        if params is not None and not isinstance(params, dict):
+            raise InvalidInput(f"{where}: {name}: parameters must be a mapping, not {params!r}")
+        kwargs = dict(params or {})
+        for field in getattr(cls, "paths", ()):
+            value = kwargs.get(field)
+            if base_dir is not None and isinstance(value, str) and not Path(value).is_absolute():
+                kwargs[field] = str(base_dir / value)
         try:
-            out.append(cls(**dict(params or {})))
+            out.append(cls(**kwargs))
         except TypeError as exc:
             raise InvalidInput(f"{where}: {name}: {exc}") from None
     return out
@@ -166,7 +168,7 @@ class ProtectedVictim:
 
     def __init__(self, victim: Any, transforms: list[Transform], *, key: str = "local") -> None:
         self.victim = victim
-        self.transforms = list(transforms)
+        self.transforms = [t.bind(victim) for t in transforms]
         self.key = key
         self.classes_ = victim.classes_
         self.feature_space: FeatureSpace = victim.feature_space

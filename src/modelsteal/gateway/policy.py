@@ -71,7 +71,7 @@ class Tier:
     proof_of_work: ProofOfWork | None = None
 
     @classmethod
-    def from_dict(cls, name: str, data: dict[str, Any]) -> Tier:
+    def from_dict(cls, name: str, data: dict[str, Any], *, base_dir: Path | None = None) -> Tier:
         if not isinstance(data, dict):
             raise InvalidInput(f"tier {name!r} must be a mapping")
         known = {"key_limits", "ip_limits", "price_per_row", "output", "transforms", "proof_of_work"}
@@ -88,7 +88,11 @@ class Tier:
             ip_limits=tuple(check_limit(x) for x in data.get("ip_limits", default.ip_limits)),
             price_per_row=price,
             output=OutputMode.from_dict(data.get("output", {})),
-            transforms=tuple(parse_transforms(data.get("transforms"), where=f"tier {name!r}: transforms")),
+            transforms=tuple(
+                parse_transforms(
+                    data.get("transforms"), where=f"tier {name!r}: transforms", base_dir=base_dir
+                )
+            ),
             proof_of_work=ProofOfWork.from_dict(data["proof_of_work"])
             if data.get("proof_of_work") is not None
             else None,
@@ -115,7 +119,8 @@ class Policy:
         return tier
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Policy:
+    def from_dict(cls, data: dict[str, Any] | None, *, base_dir: Path | None = None) -> Policy:
+        """A policy from its YAML mapping; paths in it are read from ``base_dir`` when relative."""
         data = data or {}
         if not isinstance(data, dict):
             raise InvalidInput("a policy must be a YAML mapping")
@@ -133,7 +138,10 @@ class Policy:
         if unknown:
             raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
         tiers_data = data.get("tiers") or {"default": {}}
-        tiers = {str(name): Tier.from_dict(str(name), spec or {}) for name, spec in tiers_data.items()}
+        tiers = {
+            str(name): Tier.from_dict(str(name), spec or {}, base_dir=base_dir)
+            for name, spec in tiers_data.items()
+        }
         if "default" not in tiers:
             tiers["default"] = Tier("default")
         out_of_space = data.get("out_of_space", "refuse")
@@ -163,7 +171,7 @@ class Policy:
         except FileNotFoundError:
             raise InvalidInput(f"policy file {path} does not exist") from None
         try:
-            return cls.from_dict(yaml.safe_load(text))
+            return cls.from_dict(yaml.safe_load(text), base_dir=Path(path).resolve().parent)
         except InvalidInput as exc:
             raise InvalidInput(f"policy file {path}: {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from modelsteal.defenses.monitor import AlarmEvent, Monitor
 from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
 from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused
+from modelsteal.defenses.transform_base import Transform
 from modelsteal.errors import InvalidInput, ModelStealError
 from modelsteal.feature_space import RecordError
 from modelsteal.gateway.limiter import LimiterUnavailable, Refusal, RowLimiter
@@ -154,6 +155,12 @@ class Gateway:
         detection = self.policy.detection
         self.monitor: Monitor | None = Monitor(detection) if detection is not None else None
         self.store.record_models({name: m.public() for name, m in self.models.items()})
+        # transforms that need the model (a surrogate of it, its misinformation twin) bound once
+        self.transforms: dict[tuple[str, str], tuple[Transform, ...]] = {
+            (tier.name, name): tuple(t.bind(m.victim) for t in tier.transforms)
+            for tier in self.policy.tiers.values()
+            for name, m in self.models.items()
+        }
 
     @classmethod
     def from_dirs(
@@ -396,7 +403,7 @@ class Gateway:
             if tier.transforms:  # the client sees the defended probabilities; detectors the model's
                 proba = served.victim.predict_proba(X)
                 shown = proba
-                for transform in tier.transforms:
+                for transform in self.transforms[(tier.name, served.name)]:
                     shown = transform.apply(shown, X, client.name)
                 answers = apply_output_mode(shown, output)
             elif self.monitor is None and not self.policy.store_inputs:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from sklearn.base import ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
@@ -42,7 +43,26 @@ class TrainOptions:
     epochs: int = 15
     #: ``quantile-bins[:K]``: logreg/softmax only; numbers binned into K quantiles (default 10)
     feature_extraction: str | None = None
+    #: cnn: a pool kind (patches, uniform, resized) the network learns to answer uniformly on
+    outlier_exposure: str | None = None
+    #: cnn: weight of the Outlier-Exposure term (Hendrycks et al. 2019 use 0.5)
+    outlier_weight: float = 0.5
+    #: cnn: train a misinformation model (mass on wrong classes) for adaptive misinformation
+    misinformation: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: pools an Outlier-Exposure victim may learn to be unsure on
+OUTLIER_POOLS = ("patches", "uniform", "resized")
+
+
+def outlier_rows(data: Dataset, kind: str, n: int, seed: int) -> NDArray[np.float64]:
+    """``n`` rows of pool ``kind`` for Outlier Exposure, drawn with a seed apart from the thief's."""
+    from modelsteal.datasets.thief import make_pool
+
+    if kind not in OUTLIER_POOLS:
+        raise InvalidInput(f"--outlier-exposure takes one of {', '.join(OUTLIER_POOLS)}, not {kind!r}")
+    return make_pool(kind, data, n=n, random_state=10_007 + seed).X
 
 
 def bounds_scaler(space: FeatureSpace) -> MinMaxScaler:
@@ -123,6 +143,11 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
     )
     X = torch.tensor(data.X_train, dtype=torch.float32)
     y = torch.tensor(data.y_train, dtype=torch.long)
+    outliers = None
+    if opts.outlier_exposure is not None:
+        outliers = torch.tensor(
+            outlier_rows(data, opts.outlier_exposure, X.shape[0], seed), dtype=torch.float32
+        )
     optim = torch.optim.Adam(net.parameters(), lr=2e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     net.train()
@@ -131,18 +156,26 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
         for start in range(0, X.shape[0], 64):
             idx = order[start : start + 64]
             optim.zero_grad()
-            loss = loss_fn(net(X[idx]), y[idx])
+            logits = net(X[idx])
+            if opts.misinformation:  # Kariyappa & Qureshi: push the mass off the true class
+                p_true = torch.softmax(logits, dim=1).gather(1, y[idx, None])[:, 0]
+                loss = -torch.log1p(-p_true + 1e-6).mean()
+            else:
+                loss = loss_fn(logits, y[idx])
+            if outliers is not None:  # Hendrycks et al.: cross-entropy to the uniform answer
+                oidx = torch.randint(0, outliers.shape[0], (idx.numel(),), generator=gen)
+                outlier_logp = torch.log_softmax(net(outliers[oidx]), dim=1)
+                loss = loss - opts.outlier_weight * outlier_logp.mean(dim=1).mean()
             loss.backward()
             optim.step()
     net.eval()
     arch = _cnn_architecture(space, data.n_classes)
-    return TorchVictim(
-        net,
-        space,
-        np.arange(data.n_classes),
-        family="cnn",
-        details={"architecture": arch, "epochs": opts.epochs},
-    )
+    details: dict[str, Any] = {"architecture": arch, "epochs": opts.epochs}
+    if opts.outlier_exposure is not None:
+        details["outlier_exposure"] = {"pool": opts.outlier_exposure, "weight": opts.outlier_weight}
+    if opts.misinformation:
+        details["misinformation"] = True
+    return TorchVictim(net, space, np.arange(data.n_classes), family="cnn", details=details)
 
 
 def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share: float = 0.1) -> TorchVictim:
@@ -211,6 +244,8 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
     """Fit a victim of ``family`` on ``data``'s training split."""
     opts = options or TrainOptions()
     check_trainable(data)
+    if family != "cnn" and (opts.outlier_exposure is not None or opts.misinformation):
+        raise InvalidInput("--outlier-exposure and --misinformation go with --model cnn")
     if family == "cnn":
         return _train_cnn(data, seed, opts)
     if family == "cnn-semi":
