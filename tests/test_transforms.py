@@ -312,3 +312,26 @@ def test_train_writes_outlier_exposure_and_misinformation_models_a_policy_serves
     assert proc.stderr.strip().splitlines() == [
         "modelsteal: error: --outlier-exposure and --misinformation go with --model cnn"
     ]
+
+
+def test_a_thief_who_knows_beta_and_gamma_undoes_reverse_sigmoid(digits: tuple) -> None:  # type: ignore[type-arg]
+    from modelsteal.attacks.defence_aware import InvertingTransport, _turning_point, invert_reverse_sigmoid
+
+    victim, data, _ = digits
+    X = data.X_test[:300]
+    P = victim.predict_proba(X)
+    for beta, gamma in ((0.3, 0.2), (0.7, 0.2), (0.7, 0.5)):
+        Q = ReverseSigmoid(beta=beta, gamma=gamma).apply(P, X, "k")
+        E = invert_reverse_sigmoid(Q, beta, gamma)
+        # where only the top class lies past g's turning point the reading is unambiguous
+        certain = P.max(axis=1) >= 1 - _turning_point(beta, gamma)
+        assert certain.mean() > 0.5
+        assert np.allclose(E[certain], P[certain], rtol=1e-6, atol=1e-9)
+        assert 0.5 * np.abs(Q - P).sum(axis=1).mean() > 0.1  # the defence did move the answers
+    spec = {"reverse_sigmoid": {"beta": 0.7, "gamma": 0.2}}
+    aware = InvertingTransport(LocalTransport(protect(victim, [spec])), spec)
+    answers, _ = aware.send(X)
+    assert answers.probabilities is not None
+    assert np.array_equal(answers.labels, P.argmax(axis=1))
+    with pytest.raises(InvalidInput, match="can invert reverse_sigmoid, not"):
+        InvertingTransport(aware, {"noise": {"sigma": 1.0}})
