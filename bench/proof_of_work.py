@@ -39,15 +39,15 @@ from modelsteal.report import print_table
 from modelsteal.traffic import benign_clients
 from modelsteal.victims import train_victim
 
-WORK = {"base_bits": 8, "free_rows": 1000, "alarm_bits": 6, "max_bits": 26}
+WORK = {"base_bits": 6, "free_rows": 1000, "alarm_bits": 6, "max_bits": 26, "uncertain_bits": 4}
 
 
-def gateway(victim: Any, names: tuple[str, ...], work: bool) -> Gateway:
+def gateway(victim: Any, names: tuple[str, ...], work: dict[str, Any] | None, groups: list[str]) -> Gateway:
     tier: dict[str, Any] = {"key_limits": ["10000000/hour"], "ip_limits": ["10000000/hour"]}
-    if work:
-        tier["proof_of_work"] = WORK
+    if work is not None:
+        tier["proof_of_work"] = work
     policy = Policy.from_dict(
-        {"tiers": {"default": tier}, "store_inputs": True, "detection": {"groups": ["ip_prefix"]}}
+        {"tiers": {"default": tier}, "store_inputs": True, "detection": {"groups": groups}}
     )
     store = Store(Path(tempfile.mkdtemp()) / "g.db")
     return Gateway([ServedModel("digits", victim, names)], policy=policy, store=store)
@@ -56,7 +56,15 @@ def gateway(victim: Any, names: tuple[str, ...], work: bool) -> Gateway:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table for README")
+    for name in ("base_bits", "free_rows", "alarm_bits", "max_bits", "uncertain_bits"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=WORK[name])
+    parser.add_argument(
+        "--groups", default="ip_prefix", help="detection key groups, comma-separated (default ip_prefix)"
+    )
     args = parser.parse_args()
+    work_spec = {name: getattr(args, name) for name in WORK}
+    groups = [g for g in args.groups.split(",") if g]
+    print(f"proof_of_work: {work_spec}; detection groups: {groups}", file=sys.stderr)
     torch.set_num_threads(1)
     data = load_dataset("digits")
     owner, pool = split_for_theft(data, random_state=0)
@@ -71,7 +79,7 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     for work in (False, True):
-        gw = gateway(victim, data.class_names, work)
+        gw = gateway(victim, data.class_names, work_spec if work else None, groups)
         for client in honest:
             transport = GatewayTransport(gw, gw.store.create_key(client.name), "digits", ip=client.ip)
             t0 = time.process_time()

@@ -73,6 +73,31 @@ def test_difficulty_grows_with_what_the_client_took() -> None:
     assert work.bits_for(1, taken=0, flagged=True) == 14
     assert work.bits_for(100, taken=0, flagged=False) == 8 + 7
     assert ProofOfWork(max_bits=12).bits_for(10_000, taken=10**9, flagged=True) == 12
+    # with uncertain_bits, each row the model doubts weighs 2^u rows
+    doubt = ProofOfWork(base_bits=6, uncertain_bits=4)
+    assert doubt.bits_for(16, taken=0, flagged=False, uncertain=0) == 6 + 4
+    assert doubt.bits_for(16, taken=0, flagged=False, uncertain=16) == 6 + 8
+    assert doubt.bits_for(16, taken=0, flagged=False, uncertain=1) == 6 + 5  # log2(31) rounded up
+
+
+def test_rows_the_model_doubts_cost_more_work(tmp_path: Path, victim_factory: Callable) -> None:
+    victim, data = victim_factory("digits", "softmax")
+    policy = Policy.from_dict(
+        {"tiers": {"default": {"proof_of_work": {"base_bits": 6, "uncertain_bits": 4, "confident": 0.7}}}}
+    )
+    gateway = Gateway(
+        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "g")
+    )
+    gateway.store.create_key("c")
+    top = victim.predict_proba(data.X_test).max(axis=1)
+    sure, unsure = data.X_test[top > 0.99][:8], data.X_test[top < 0.7][:8]
+    assert len(sure) == len(unsure) == 8
+    bits = {}
+    for label, X in (("sure", sure), ("unsure", unsure)):
+        with pytest.raises(GatewayError) as caught:
+            gateway.predict(gateway.store.client("c"), "digits", X.tolist(), ip="10.0.0.1")
+        bits[label] = caught.value.body()["error"]["challenge"]["bits"]
+    assert bits == {"sure": 6 + 3, "unsure": 6 + 3 + 4}
 
 
 @pytest.mark.parametrize(
@@ -83,6 +108,8 @@ def test_difficulty_grows_with_what_the_client_took() -> None:
         ({"free_rows": 0}, "free_rows"),
         ({"ttl": 0}, "ttl"),
         ({"difficulty": 3}, "unknown fields: difficulty"),
+        ({"uncertain_bits": 21}, "uncertain_bits"),
+        ({"confident": 0}, "confident must be a number in"),
     ],
 )
 def test_bad_proof_of_work_policies_are_refused_at_load(spec: dict, message: str) -> None:

@@ -80,7 +80,9 @@ def invert_reverse_sigmoid(Q: FloatArray, beta: float, gamma: float) -> FloatArr
     sums = implied(np.broadcast_to(grid, (n, grid.size)).copy()).sum(axis=2) - 1.0
     crossing = (sums[:, 1:] >= 0) & (sums[:, :-1] < 0)
     has = crossing.any(axis=1)
-    last = np.where(has, grid.size - 2 - np.argmax(crossing[:, ::-1], axis=1), np.argmin(np.abs(sums), axis=1))
+    last = np.where(
+        has, grid.size - 2 - np.argmax(crossing[:, ::-1], axis=1), np.argmin(np.abs(sums), axis=1)
+    )
     lo = grid[np.minimum(last, grid.size - 1)]
     hi = np.where(has, grid[np.minimum(last + 1, grid.size - 1)], lo)
     for _ in range(50):
@@ -109,7 +111,7 @@ class InvertingTransport:
         self.transport = transport
 
     def describe(self) -> ModelInfo:
-        return self.transport.describe()  # type: ignore[attr-defined,no-any-return]
+        return self.transport.describe()  # type: ignore[attr-defined]
 
     def send(self, X: FloatArray) -> tuple[Answers, float]:
         answers, cost = self.transport.send(X)  # type: ignore[attr-defined]

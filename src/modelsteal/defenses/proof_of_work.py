@@ -17,7 +17,11 @@ for a refused request.
 which needs the owner's training data at query time; we estimate leakage from what the
 gateway already knows — the rows the client has sent (one more bit, twice the work, each
 time they double past ``free_rows``) and whether a detector has flagged it (``alarm_bits``)
-— and price a batch of n rows as n puzzles (``log2 n`` more bits).
+— and price a batch of n rows as n puzzles (``log2 n`` more bits). PATE's privacy cost is
+high where the teachers disagree; our stand-in is the served model's own doubt: with
+``uncertain_bits: u``, a row whose top probability is below ``confident`` weighs 2^u rows.
+Boundary-seeking attacks (equation solving's balanced points, line searches) pay that on
+almost every row; honest users on a few.
 """
 
 from __future__ import annotations
@@ -99,6 +103,10 @@ class ProofOfWork:
     alarm_bits: int = 6
     max_bits: int = 26
     ttl: float = 60.0
+    #: rows the model answers with a top probability below ``confident`` cost 2^uncertain_bits
+    #: times a confident row's work (0: every row costs the same)
+    uncertain_bits: int = 0
+    confident: float = 0.7
     secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     _spent: set[str] = field(default_factory=set, repr=False)
     _expiries: list[tuple[float, str]] = field(default_factory=list, repr=False)  # a heap
@@ -108,11 +116,14 @@ class ProofOfWork:
             ("base_bits", self.base_bits, 0, 40),
             ("alarm_bits", self.alarm_bits, 0, 40),
             ("max_bits", self.max_bits, 1, 40),
+            ("uncertain_bits", self.uncertain_bits, 0, 20),
         ):
             if not isinstance(value, int) or not lo <= value <= hi:
                 raise InvalidInput(f"proof_of_work: {name} must be a whole number from {lo} to {hi}")
         if not isinstance(self.free_rows, int) or self.free_rows < 1:
             raise InvalidInput("proof_of_work: free_rows must be a whole number >= 1")
+        if not isinstance(self.confident, int | float) or not 0.0 < self.confident <= 1.0:
+            raise InvalidInput("proof_of_work: confident must be a number in (0, 1]")
         if not self.ttl > 0:
             raise InvalidInput("proof_of_work: ttl must be a positive number of seconds")
 
@@ -122,7 +133,16 @@ class ProofOfWork:
             raise InvalidInput(
                 "proof_of_work must be a mapping (base_bits, free_rows, alarm_bits, max_bits, ttl)"
             )
-        known = {"base_bits", "free_rows", "alarm_bits", "max_bits", "ttl", "secret"}
+        known = {
+            "base_bits",
+            "free_rows",
+            "alarm_bits",
+            "max_bits",
+            "ttl",
+            "secret",
+            "uncertain_bits",
+            "confident",
+        }
         unknown = set(data) - known
         if unknown:
             raise InvalidInput(f"proof_of_work has unknown fields: {', '.join(sorted(unknown))}")
@@ -135,11 +155,15 @@ class ProofOfWork:
             "alarm_bits": self.alarm_bits,
             "max_bits": self.max_bits,
             "ttl": self.ttl,
+            "uncertain_bits": self.uncertain_bits,
+            "confident": self.confident,
         }
 
-    def bits_for(self, rows: int, *, taken: int, flagged: bool) -> int:
-        """Difficulty of a batch of ``rows`` for a client that has ``taken`` rows so far."""
-        bits = self.base_bits + math.ceil(math.log2(max(rows, 1)))
+    def bits_for(self, rows: int, *, taken: int, flagged: bool, uncertain: int = 0) -> int:
+        """Difficulty of a batch of ``rows`` (``uncertain`` of them answered below ``confident``)
+        for a client that has ``taken`` rows so far."""
+        weight = rows - uncertain + uncertain * 2**self.uncertain_bits
+        bits = self.base_bits + math.ceil(math.log2(max(weight, 1)))
         if taken > self.free_rows:
             bits += int(math.log2(taken / self.free_rows))
         if flagged:

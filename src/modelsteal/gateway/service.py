@@ -468,7 +468,16 @@ class Gateway:
     ) -> None:
         """Admit a batch whose proof of work solves this client's challenge, or refuse with 428."""
         digest = digest_rows(X)
-        bits = work.bits_for(X.shape[0], taken=client.rows, flagged=client.flagged)
+        uncertain = 0
+        if work.uncertain_bits:  # the model's doubt prices the rows (module doc of proof_of_work)
+            try:
+                top = served.victim.predict_proba(X).max(axis=1)
+            except UpstreamError as exc:
+                err = GatewayError(exc.status, exc.code, f"{exc}; nothing was charged")
+                self.refuse(client, ip, served.name, endpoint, X.shape[0], err)
+                raise err from None
+            uncertain = int(np.sum(top < work.confident))
+        bits = work.bits_for(X.shape[0], taken=client.rows, flagged=client.flagged, uncertain=uncertain)
         if proof is None:
             code, message = (
                 "proof_of_work_required",
