@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,36 +35,57 @@ def test_puzzles_solve_verify_and_refuse_what_they_should() -> None:
     work = ProofOfWork(base_bits=6, secret="s")
     X = np.zeros((3, 2))
     digest = digest_rows(X)
-    bits = work.bits_for(3, taken=0, flagged=False)
-    assert bits == 6 + 2  # three rows cost what four puzzles would
-    challenge = work.challenge("alice", digest, bits, now=1000.0)
+    needed = work.work_for(3, taken=0, flagged=False)
+    assert needed == 3 * 2**6  # three rows cost three puzzles of base_bits
+    challenge = work.challenge("alice", digest, needed, now=1000.0)
+    assert challenge["parts"] * 2 ** challenge["part_bits"] == 192  # 24 parts of 3 bits
     header, hashes = solve(challenge)
-    assert hashes >= 1
-    nonce = int(header.rsplit(":", 1)[1])
-    assert (
-        leading_zero_bits(
-            __import__("hashlib").sha256(challenge["seed"].encode() + nonce.to_bytes(8, "little")).digest()
-        )
-        >= bits
-    )
-    work.verify("alice", digest, header, min_bits=bits, now=1001.0)
+    assert hashes >= challenge["parts"]
+    nonces = [int(n) for n in header.rsplit(":", 1)[1].split(",")]
+    assert len(nonces) == challenge["parts"]
+    for i, nonce in enumerate(nonces):
+        seed = f"{challenge['seed']}.{i}".encode()
+        assert leading_zero_bits(hashlib.sha256(seed + nonce.to_bytes(8, "little")).digest()) >= 3
+    work.verify("alice", digest, header, min_work=needed, now=1001.0)
     with pytest.raises(ProofRefused) as caught:
-        work.verify("alice", digest, header, min_bits=bits, now=1002.0)
+        work.verify("alice", digest, header, min_work=needed, now=1002.0)
     assert caught.value.code == "proof_of_work_replayed"
-    fresh = work.challenge("alice", digest, bits, now=2000.0)
+    fresh = work.challenge("alice", digest, needed, now=2000.0)
     header2, _ = solve(fresh)
+    seed = f"{fresh['seed']}.{fresh['parts'] - 1}".encode()
+    failing = next(
+        n
+        for n in range(1000)
+        if leading_zero_bits(hashlib.sha256(seed + n.to_bytes(8, "little")).digest()) < 3
+    )
     for client, rows, proof, now, code in [
         ("bob", digest, header2, 2001.0, "proof_of_work_invalid"),  # another key
         ("alice", digest_rows(X + 1), header2, 2001.0, "proof_of_work_invalid"),  # other rows
-        ("alice", digest, header2.rsplit(":", 1)[0] + ":999999999", 2001.0, "proof_of_work_invalid"),
+        ("alice", digest, header2.rsplit(",", 1)[0] + f",{failing}", 2001.0, "proof_of_work_invalid"),
+        ("alice", digest, header2.rsplit(",", 1)[0], 2001.0, "proof_of_work_invalid"),  # a nonce short
         ("alice", digest, "garbage", 2001.0, "proof_of_work_invalid"),
         ("alice", digest, header2, 2100.0, "proof_of_work_expired"),
     ]:
         with pytest.raises(ProofRefused) as caught:
-            work.verify(client, rows, proof, min_bits=bits, now=now)
+            work.verify(client, rows, proof, min_work=needed, now=now)
         assert caught.value.code == code, (client, proof)
-    with pytest.raises(ProofRefused, match="needs 9 bits"):
-        work.verify("alice", digest, header2, min_bits=9, now=2001.0)
+    with pytest.raises(ProofRefused, match="needs 384 hashes of work, not 192"):
+        work.verify("alice", digest, header2, min_work=2 * needed, now=2001.0)
+
+
+def test_puzzles_price_any_work_closely_and_vary_little() -> None:
+    from modelsteal.defenses.proof_of_work import puzzle_for
+
+    for target in (1, 5, 16, 100, 1000, 3 * 2**12, 12345, 2**20 + 7):
+        parts, bits = puzzle_for(target)
+        assert abs(parts * 2**bits - target) <= 0.035 * target + 0.5
+        assert parts <= 32
+    work = ProofOfWork(secret="s")
+    digest = digest_rows(np.zeros((1, 2)))
+    # 50 puzzles of 4096 expected hashes: the mean is near 4096 and the spread about a quarter
+    spent = [solve(work.challenge("bob", digest, 4096, now=1000.0 + i))[1] for i in range(50)]
+    assert 0.8 * 4096 < np.mean(spent) < 1.25 * 4096
+    assert np.std(spent) < 0.45 * 4096  # one 12-bit HashCash puzzle would spread about 4096
 
 
 def test_difficulty_grows_with_what_the_client_took() -> None:
@@ -75,9 +97,9 @@ def test_difficulty_grows_with_what_the_client_took() -> None:
     assert ProofOfWork(max_bits=12).bits_for(10_000, taken=10**9, flagged=True) == 12
     # with uncertain_bits, each row the model doubts weighs 2^u rows
     doubt = ProofOfWork(base_bits=6, uncertain_bits=4)
-    assert doubt.bits_for(16, taken=0, flagged=False, uncertain=0) == 6 + 4
-    assert doubt.bits_for(16, taken=0, flagged=False, uncertain=16) == 6 + 8
-    assert doubt.bits_for(16, taken=0, flagged=False, uncertain=1) == 6 + 5  # log2(31) rounded up
+    assert doubt.work_for(16, taken=0, flagged=False, uncertain=0) == 16 * 2**6
+    assert doubt.work_for(16, taken=0, flagged=False, uncertain=16) == 16 * 16 * 2**6
+    assert doubt.work_for(16, taken=0, flagged=False, uncertain=1) == 31 * 2**6
 
 
 def test_rows_the_model_doubts_cost_more_work(tmp_path: Path, victim_factory: Callable) -> None:
@@ -97,7 +119,7 @@ def test_rows_the_model_doubts_cost_more_work(tmp_path: Path, victim_factory: Ca
         with pytest.raises(GatewayError) as caught:
             gateway.predict(gateway.store.client("c"), "digits", X.tolist(), ip="10.0.0.1")
         bits[label] = caught.value.body()["error"]["challenge"]["bits"]
-    assert bits == {"sure": 6 + 3, "unsure": 6 + 3 + 4}
+    assert bits == {"sure": 9.0, "unsure": 13.0}  # 8 rows: 8·2^6 hashes, and 16 times that
 
 
 @pytest.mark.parametrize(
@@ -132,7 +154,14 @@ def test_in_process_428_charges_nothing_and_the_transport_pays_in_cpu(
     with pytest.raises(GatewayError) as caught:
         gateway.predict(gateway.store.client("thief"), "digits", data.X_test[:5].tolist(), ip="10.0.0.1")
     assert caught.value.status == 428 and caught.value.code == "proof_of_work_required"
-    assert set(caught.value.body()["error"]["challenge"]) == {"id", "seed", "bits", "expires"}
+    assert set(caught.value.body()["error"]["challenge"]) == {
+        "id",
+        "seed",
+        "bits",
+        "parts",
+        "part_bits",
+        "expires",
+    }
     assert gateway.store.client("thief").rows == 0
     assert gateway.store.log(1)[0]["status"] == 428
     transport = GatewayTransport(gateway, key, "digits")

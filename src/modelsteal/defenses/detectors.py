@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
+from modelsteal.row_limits import check_limit
 
 FloatArray = NDArray[np.float64]
 ACTIONS = ("log", "flag", "throttle", "degrade", "block")
@@ -615,8 +616,6 @@ class DetectionConfig:
             raise InvalidInput(
                 f"unknown key groupings: {', '.join(sorted(bad))}; use ip_prefix, creation_burst"
             )
-        from modelsteal.gateway.policy import check_limit
-
         degrade = str(data.get("degrade_output", "label"))
         if degrade not in ("label", "top_k"):
             raise InvalidInput("degrade_output must be label or top_k")

@@ -6,6 +6,11 @@ a nonce such that SHA-256(seed ‖ nonce) starts with ``bits`` zero bits (2^bits
 average). The difficulty is calibrated by what the client has already taken, so an honest
 client pays little and a thief pays more with every batch.
 
+A puzzle asks for ``parts`` nonces (16 to 32 once the work passes 16 hashes) of
+``part_bits`` zero bits each, one per seed ``seed.0``, ``seed.1``, ...: any expected work
+``parts · 2^part_bits`` can be priced within a few percent, and what a client spends stays
+within about a quarter of its mean, so the price paid is close to the price asked.
+
 Flow: a request without a solution is refused with ``428 proof_of_work_required`` and a
 challenge bound to the client, to the batch's rows (a digest) and to an expiry, signed with
 the gateway's secret, so the gateway keeps no state but the solutions already used. The
@@ -56,13 +61,35 @@ def _hash(seed: str, nonce: int) -> bytes:
     return hashlib.sha256(seed.encode() + nonce.to_bytes(8, "little")).digest()
 
 
+#: a puzzle is cut into PARTS to 2·PARTS sub-puzzles: any expected work can be asked for
+#: within a few percent (not only powers of two), and the time a client spends varies far
+#: less (a sum of geometric draws has a spread of 1/sqrt(parts) of its mean)
+PARTS = 16
+
+
+def puzzle_for(work: float) -> tuple[int, int]:
+    """``(parts, part_bits)`` whose expected hashes ``parts · 2^part_bits`` come closest to ``work``."""
+    work = max(float(work), 1.0)
+    part_bits = max(0, math.floor(math.log2(work)) - int(math.log2(PARTS)))
+    parts = max(1, round(work / 2**part_bits))
+    return parts, part_bits
+
+
+def part_seeds(seed: str, parts: int) -> list[str]:
+    return [seed] if parts == 1 else [f"{seed}.{i}" for i in range(parts)]
+
+
 def solve(challenge: dict[str, Any]) -> tuple[str, int]:
     """The header value that answers ``challenge``, and how many hashes it took."""
-    seed, bits = str(challenge["seed"]), int(challenge["bits"])
-    nonce = 0
-    while leading_zero_bits(_hash(seed, nonce)) < bits:
-        nonce += 1
-    return f"{challenge['id']}:{nonce}", nonce + 1
+    parts, bits = int(challenge["parts"]), int(challenge["part_bits"])
+    nonces, hashes = [], 0
+    for seed in part_seeds(str(challenge["seed"]), parts):
+        nonce = 0
+        while leading_zero_bits(_hash(seed, nonce)) < bits:
+            nonce += 1
+        nonces.append(str(nonce))
+        hashes += nonce + 1
+    return f"{challenge['id']}:{','.join(nonces)}", hashes
 
 
 @dataclass
@@ -159,50 +186,72 @@ class ProofOfWork:
             "confident": self.confident,
         }
 
-    def bits_for(self, rows: int, *, taken: int, flagged: bool, uncertain: int = 0) -> int:
-        """Difficulty of a batch of ``rows`` (``uncertain`` of them answered below ``confident``)
-        for a client that has ``taken`` rows so far."""
+    def work_for(self, rows: int, *, taken: int, flagged: bool, uncertain: int = 0) -> float:
+        """Expected hashes asked of a batch of ``rows`` (``uncertain`` of them answered below
+        ``confident``) from a client that has ``taken`` rows so far."""
         weight = rows - uncertain + uncertain * 2**self.uncertain_bits
-        bits = self.base_bits + math.ceil(math.log2(max(weight, 1)))
+        bits = float(self.base_bits)
         if taken > self.free_rows:
             bits += int(math.log2(taken / self.free_rows))
         if flagged:
             bits += self.alarm_bits
-        return min(bits, self.max_bits)
+        return float(min(max(weight, 1) * 2.0**bits, 2.0**self.max_bits))
 
-    def _sign(self, client: str, digest: str, bits: int, expires: int) -> str:
-        text = f"{client}|{digest}|{bits}|{expires}".encode()
+    def bits_for(self, rows: int, *, taken: int, flagged: bool, uncertain: int = 0) -> int:
+        """The same work in whole bits, rounded up (what a single HashCash puzzle would ask)."""
+        return math.ceil(math.log2(self.work_for(rows, taken=taken, flagged=flagged, uncertain=uncertain)))
+
+    def _sign(self, client: str, digest: str, parts: int, part_bits: int, expires: int) -> str:
+        text = f"{client}|{digest}|{parts}|{part_bits}|{expires}".encode()
         return hmac.new(self.secret.encode(), text, hashlib.sha256).hexdigest()
 
-    def challenge(self, client: str, digest: str, bits: int, *, now: float | None = None) -> dict[str, Any]:
-        """A puzzle for ``client`` to send the rows whose digest is ``digest``."""
+    def challenge(self, client: str, digest: str, work: float, *, now: float | None = None) -> dict[str, Any]:
+        """A puzzle of about ``work`` expected hashes for ``client`` to send the rows ``digest``."""
         expires = int((time.time() if now is None else now) + self.ttl)
-        seed = self._sign(client, digest, bits, expires)
-        return {"id": f"{expires}.{bits}.{seed}", "seed": seed, "bits": bits, "expires": expires}
+        parts, part_bits = puzzle_for(work)
+        seed = self._sign(client, digest, parts, part_bits, expires)
+        return {
+            "id": f"{expires}.{parts}.{part_bits}.{seed}",
+            "seed": seed,
+            "bits": round(math.log2(parts) + part_bits, 2),
+            "parts": parts,
+            "part_bits": part_bits,
+            "expires": expires,
+        }
 
     def verify(
-        self, client: str, digest: str, proof: str, *, min_bits: int, now: float | None = None
+        self, client: str, digest: str, proof: str, *, min_work: float, now: float | None = None
     ) -> None:
         """Accept a solution once, or raise :class:`ProofRefused` (invalid, expired, replayed)."""
         now = time.time() if now is None else now
         try:
             challenge_id, nonce_text = proof.rsplit(":", 1)
-            expires_text, bits_text, seed = challenge_id.split(".", 2)
-            expires, bits, nonce = int(expires_text), int(bits_text), int(nonce_text)
+            expires_text, parts_text, bits_text, seed = challenge_id.split(".", 3)
+            expires, parts, part_bits = int(expires_text), int(parts_text), int(bits_text)
+            nonces = [int(n) for n in nonce_text.split(",")]
         except ValueError:
-            raise ProofRefused("proof_of_work_invalid", f"{HEADER} must be <challenge id>:<nonce>") from None
-        if not hmac.compare_digest(seed, self._sign(client, digest, bits, expires)):
+            raise ProofRefused(
+                "proof_of_work_invalid", f"{HEADER} must be <challenge id>:<nonce>[,<nonce>...]"
+            ) from None
+        if not hmac.compare_digest(seed, self._sign(client, digest, parts, part_bits, expires)):
             raise ProofRefused(
                 "proof_of_work_invalid", "the challenge was not issued to this key for these rows"
             )
-        if bits < min_bits:
+        asked_parts, asked_bits = puzzle_for(min_work)
+        if parts * 2**part_bits < asked_parts * 2**asked_bits:
             raise ProofRefused(
-                "proof_of_work_invalid", f"this request needs {min_bits} bits of work, not {bits}"
+                "proof_of_work_invalid",
+                f"this request needs {asked_parts * 2**asked_bits} hashes of work, not {parts * 2**part_bits}",
             )
         if now > expires:
             raise ProofRefused("proof_of_work_expired", "the challenge expired; solve the new one")
-        if not 0 <= nonce < 2**64 or leading_zero_bits(_hash(seed, nonce)) < bits:
-            raise ProofRefused("proof_of_work_invalid", "the nonce does not solve the challenge")
+        if len(nonces) != parts:
+            raise ProofRefused(
+                "proof_of_work_invalid", f"this challenge takes {parts} nonces, not {len(nonces)}"
+            )
+        for part_seed, nonce in zip(part_seeds(seed, parts), nonces, strict=True):
+            if not 0 <= nonce < 2**64 or leading_zero_bits(_hash(part_seed, nonce)) < part_bits:
+                raise ProofRefused("proof_of_work_invalid", "a nonce does not solve the challenge")
         while self._expiries and self._expiries[0][0] < now:  # forget solutions past their expiry
             self._spent.discard(heapq.heappop(self._expiries)[1])
         if seed in self._spent:

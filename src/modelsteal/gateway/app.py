@@ -48,13 +48,16 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "max_rows": {"type": "integer", "description": "the most rows one request may hold"},
                 "challenge": {
                     "type": "object",
-                    "description": "428: find a nonce such that SHA-256(seed + nonce as 8 little-endian bytes) "
-                    "starts with `bits` zero bits; resend the same rows with the header "
-                    "X-Proof-Of-Work: <id>:<nonce> before `expires` (Unix seconds)",
+                    "description": "428: for each of `parts` seeds (`seed` itself when parts is 1, else "
+                    "`seed.0`, `seed.1`, ...) find a nonce such that SHA-256(seed + nonce as 8 "
+                    "little-endian bytes) starts with `part_bits` zero bits; resend the same rows with "
+                    "the header X-Proof-Of-Work: <id>:<nonce>[,<nonce>...] before `expires` (Unix seconds)",
                     "properties": {
                         "id": {"type": "string"},
                         "seed": {"type": "string"},
                         "bits": {"type": "integer"},
+                        "parts": {"type": "integer"},
+                        "part_bits": {"type": "integer"},
                         "expires": {"type": "integer"},
                     },
                 },

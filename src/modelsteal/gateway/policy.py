@@ -32,7 +32,6 @@ policy::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,16 +43,8 @@ from modelsteal.defenses.proof_of_work import ProofOfWork
 from modelsteal.defenses.transforms import Transform, parse_transforms
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import OutputMode
+from modelsteal.row_limits import check_limit
 from modelsteal.yaml_files import yaml_error_line
-
-_LIMIT = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day|month|year)s?\s*$")
-
-
-def check_limit(text: str) -> str:
-    """A limit like ``1000/hour`` or ``10000 per day`` (counted in rows)."""
-    if not isinstance(text, str) or not _LIMIT.match(text):
-        raise InvalidInput(f"bad limit {text!r}: write it as N/PERIOD, e.g. 1000/hour or 10000/day")
-    return text.strip()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""The gateway: the one pipeline every request goes through, in-process or behind HTTP.
+"""The gateway: authentication, input checks, then the request pipeline, in-process or behind HTTP.
 
-auth → input checks → rate limits and quotas (rows) → model → the tier's transforms →
-output mode → price → detectors (when the policy has a ``detection`` section) → actions → log.
+auth → input checks → the tier's pipeline (``gateway/pipeline.py``): guards (proof of work,
+row limits and quotas) → model → transforms → output mode → observers (detectors and their
+actions, the log, the metrics).
 
 The model may be local or on an upstream server (``UpstreamVictim``); when the upstream
 fails the request is refused with 502/504 and a stable code, and its rows are given back.
@@ -11,7 +12,6 @@ A refused request is logged with its status and stable code and charges nothing.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,79 +22,35 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelsteal.defenses.monitor import AlarmEvent, Monitor
-from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
-from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused
 from modelsteal.defenses.transform_base import Transform
 from modelsteal.errors import InvalidInput, ModelStealError
 from modelsteal.feature_space import RecordError
-from modelsteal.gateway.limiter import LimiterUnavailable, Refusal, RowLimiter
+from modelsteal.gateway.errors import GatewayError, limit_refusal, unknown_tier
+from modelsteal.gateway.limiter import RowLimiter
 from modelsteal.gateway.metrics import GatewayMetrics
+from modelsteal.gateway.pipeline import (
+    Call,
+    DetectorObserver,
+    Guard,
+    LogObserver,
+    MetricsObserver,
+    ModelStage,
+    Observer,
+    Pipeline,
+    ProofOfWorkGuard,
+    RowLimitGuard,
+    TransformStage,
+    View,
+    digest_rows,
+)
 from modelsteal.gateway.policy import Policy, Tier
 from modelsteal.gateway.store import Client, LogEntry, Store
-from modelsteal.oracle.answers import Answers, OutputMode, apply_output_mode, victim_answers
+from modelsteal.oracle.answers import Answers, OutputMode
 from modelsteal.victims.base import Victim
 from modelsteal.victims.model_dir import load_model_dir
-from modelsteal.victims.upstream import UNPUBLISHED, UpstreamError
+from modelsteal.victims.upstream import UNPUBLISHED
 
-
-class GatewayError(ModelStealError):
-    """A refusal: HTTP status, stable code, message, and ``Retry-After`` for 429."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        max_rows: int | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-        self.max_rows = max_rows
-        self.extra = dict(extra or {})
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": {"code": self.code, "message": self.message}}
-        if self.retry_after is not None:
-            out["error"]["retry_after"] = self.retry_after
-        if self.max_rows is not None:
-            out["error"]["max_rows"] = self.max_rows
-        out["error"].update(self.extra)
-        return out
-
-
-def unknown_tier(client: Client, policy: Policy) -> GatewayError:
-    return GatewayError(
-        403,
-        "unknown_tier",
-        f"this key's tier {client.tier!r} is not in the server's policy (it has: "
-        f"{', '.join(policy.tiers)}); ask the operator to add the tier",
-    )
-
-
-def limit_refusal(refusal: Refusal, n: int) -> GatewayError:
-    """The answer to a batch a limit refused: 413 when it can never fit, else 429 with Retry-After."""
-    if refusal.never:
-        return GatewayError(
-            413,
-            "batch_exceeds_limit",
-            f"a batch of {n} rows can never fit the {refusal.scope} limit of {refusal.limit} rows; "
-            f"send at most {refusal.capacity} rows per request",
-            max_rows=refusal.capacity,
-        )
-    windowed = any(unit in refusal.limit for unit in ("second", "minute", "hour"))
-    return GatewayError(
-        429,
-        "rate_limited" if windowed else "quota_exceeded",
-        f"{n} rows would exceed the {refusal.scope} limit of {refusal.limit} rows; "
-        f"retry after {refusal.retry_after:.0f} s",
-        retry_after=refusal.retry_after,
-    )
+__all__ = ["Gateway", "GatewayError", "Prediction", "ServedModel", "digest_rows", "limit_refusal"]
 
 
 @dataclass
@@ -127,10 +83,6 @@ class Prediction:
     model: ServedModel
 
 
-def digest_rows(X: NDArray[np.float64]) -> str:
-    return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes()).hexdigest()
-
-
 class Gateway:
     """Serves models to API clients under a policy; state lives in ``store`` and ``limiter``."""
 
@@ -155,6 +107,7 @@ class Gateway:
         detection = self.policy.detection
         self.monitor: Monitor | None = Monitor(detection) if detection is not None else None
         self.store.record_models({name: m.public() for name, m in self.models.items()})
+        self._pipelines: dict[tuple[str, str, bool, bool], Pipeline] = {}
         # transforms that need the model (a surrogate of it, its misinformation twin) bound once
         self.transforms: dict[tuple[str, str], tuple[Transform, ...]] = {
             (tier.name, name): tuple(t.bind(m.victim) for t in tier.transforms)
@@ -372,126 +325,52 @@ class Gateway:
         start: float | None = None,
         proof: str | None = None,
     ) -> Prediction:
-        start = time.perf_counter() if start is None else start
         tier = self.tier_of(client)
-        if tier.proof_of_work is not None:
-            self._check_work(tier.proof_of_work, client, served, X, proof, ip, endpoint)
+        call = Call(
+            client=client,
+            served=served,
+            X=X,
+            ip=ip,
+            endpoint=endpoint,
+            proof=proof,
+            start=time.perf_counter() if start is None else start,
+        )
+        detection = self.policy.detection
+        throttled = detection is not None and client.throttled
+        degraded = detection is not None and client.degraded
+        cost = self.pipeline(tier, served, throttled=throttled, degraded=degraded).run(self, call)
+        assert call.answers is not None
+        return Prediction(call.answers, call.rows, cost, tier, served)
+
+    def pipeline(self, tier: Tier, served: ServedModel, *, throttled: bool, degraded: bool) -> Pipeline:
+        """The stages a call of ``tier`` to ``served`` passes, for a client in this state (cached)."""
+        key = (tier.name, served.name, throttled, degraded)
+        built = self._pipelines.get(key)
+        if built is not None:
+            return built
         detection = self.policy.detection
         output = tier.output
-        if detection is not None and client.degraded:
+        if degraded and detection is not None:
             output = OutputMode(detection.degrade_output)  # type: ignore[arg-type]
-        n = X.shape[0]
-        checks = [(lim, "key", str(client.id)) for lim in tier.key_limits]
-        checks += [(lim, "ip", ip) for lim in tier.ip_limits]
-        if detection is not None and client.throttled:
-            checks += [(lim, "throttle", str(client.id)) for lim in detection.throttle_limits]
-        try:
-            refusal = self.limiter.acquire(checks, n)
-        except LimiterUnavailable as exc:
-            err = GatewayError(
-                503, "limiter_unavailable", f"{exc}; nothing was charged, retry later", retry_after=5.0
-            )
-            self.refuse(client, ip, served.name, endpoint, n, err)
-            raise err from None
-        if refusal is not None:
-            err = limit_refusal(refusal, n)
-            self.refuse(client, ip, served.name, endpoint, n, err)
-            raise err
-        alarms: tuple[dict[str, Any], ...] = ()
-        proba: NDArray[np.float64] | None = None
-        try:
-            if tier.transforms:  # the client sees the defended probabilities; detectors the model's
-                proba = served.victim.predict_proba(X)
-                shown = proba
-                for transform in self.transforms[(tier.name, served.name)]:
-                    shown = transform.apply(shown, X, client.name)
-                answers = apply_output_mode(shown, output)
-            elif self.monitor is None and not self.policy.store_inputs:
-                answers = victim_answers(served.victim, X, output)
-            else:
-                victim = served.victim
-                if output.kind == "confidence" and hasattr(victim, "predict_proba_and_confidence"):
-                    proba, confidence = victim.predict_proba_and_confidence(X)
-                    answers = apply_output_mode(proba, output, confidence)
-                else:
-                    proba = victim.predict_proba(X)
-                    answers = apply_output_mode(proba, output)
-        except UpstreamError as exc:  # the model server behind the gateway failed: charge nothing
-            self.limiter.release(checks, n)
-            err = GatewayError(exc.status, exc.code, f"{exc}; nothing was charged")
-            self.refuse(client, ip, served.name, endpoint, n, err)
-            raise err from None
-        if self.monitor is not None and proba is not None:
-            events = self.monitor.observe(
-                client=client.name,
-                created=client.created,
-                ip=ip,
-                model=served.name,
-                space=served.victim.feature_space,
-                n_classes=len(served.class_names),
-                X=X,
-                proba=proba,
-                now=time.time(),
-            )
-            alarms = self.act(events, client, n)
-        cost = n * tier.price_per_row
-        self.store.record(
-            LogEntry(
-                client=client,
-                ip=ip,
-                model=served.name,
-                endpoint=endpoint,
-                rows=n,
-                charged_rows=n,
-                cost=cost,
-                status=200,
-                code=None,
-                input_digest=digest_rows(X),
-                answer=answers,
-                inputs=X if self.policy.store_inputs else None,
-                alarms=alarms,
-                model_proba=proba if self.policy.store_inputs else None,
-            )
+        guards: list[Guard] = []
+        if tier.proof_of_work is not None:
+            guards.append(ProofOfWorkGuard(tier.proof_of_work))
+        throttle = detection.throttle_limits if throttled and detection is not None else ()
+        guards.append(RowLimitGuard(tier.key_limits, tier.ip_limits, throttle))
+        transforms = tuple(TransformStage(t) for t in self.transforms[(tier.name, served.name)])
+        observers: list[Observer] = [DetectorObserver()] if self.monitor is not None else []
+        observers += [LogObserver(self.policy.store_inputs), MetricsObserver()]
+        needs_proba = bool(transforms) or self.monitor is not None or self.policy.store_inputs
+        built = Pipeline(
+            guards=tuple(guards),
+            model=ModelStage(needs_proba, output),
+            transforms=transforms,
+            view=View(output),
+            observers=tuple(observers),
+            price_per_row=tier.price_per_row,
         )
-        self.metrics.observe(endpoint, 200, n, time.perf_counter() - start)
-        return Prediction(answers, n, cost, tier, served)
-
-    def _check_work(
-        self,
-        work: ProofOfWork,
-        client: Client,
-        served: ServedModel,
-        X: NDArray[np.float64],
-        proof: str | None,
-        ip: str,
-        endpoint: str,
-    ) -> None:
-        """Admit a batch whose proof of work solves this client's challenge, or refuse with 428."""
-        digest = digest_rows(X)
-        uncertain = 0
-        if work.uncertain_bits:  # the model's doubt prices the rows (module doc of proof_of_work)
-            try:
-                top = served.victim.predict_proba(X).max(axis=1)
-            except UpstreamError as exc:
-                err = GatewayError(exc.status, exc.code, f"{exc}; nothing was charged")
-                self.refuse(client, ip, served.name, endpoint, X.shape[0], err)
-                raise err from None
-            uncertain = int(np.sum(top < work.confident))
-        bits = work.bits_for(X.shape[0], taken=client.rows, flagged=client.flagged, uncertain=uncertain)
-        if proof is None:
-            code, message = (
-                "proof_of_work_required",
-                f"solve the challenge ({bits} bits) and resend with {POW_HEADER}",
-            )
-        else:
-            try:
-                work.verify(client.name, digest, proof, min_bits=bits)
-                return
-            except ProofRefused as exc:
-                code, message = exc.code, str(exc)
-        err = GatewayError(428, code, message, extra={"challenge": work.challenge(client.name, digest, bits)})
-        self.refuse(client, ip, served.name, endpoint, X.shape[0], err)
-        raise err
+        self._pipelines[key] = built
+        return built
 
     ACTION_FLAGS: ClassVar[dict[str, tuple[str, ...]]] = {
         "log": (),
