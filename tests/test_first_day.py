@@ -416,22 +416,29 @@ def test_12_retry_after_header_and_message_agree(tmp_path: Path, victim_factory:
     assert float(seconds) == r.json()["error"]["retry_after"]
 
 
-def test_12_every_refusal_code_is_in_readme() -> None:
+def test_12_every_refusal_code_is_in_the_one_table_and_readme() -> None:
     import re
 
+    from modelsteal.errors import REFUSALS
+
     source = "\n".join(p.read_text() for p in (ROOT / "src" / "modelsteal").rglob("*.py"))
-    codes = set(re.findall(r'GatewayError\(\s*\d{3},\s*"([a-z_]+)"', source))
-    codes |= set(re.findall(r'RecordError\(\s*"([a-z_]+)"', source))
-    # serve --upstream's refusals: UpstreamError(..., code=...) and its table of transport failures
-    codes |= set(re.findall(r'code="(upstream_[a-z_]+)"', source))
-    codes |= set(re.findall(r'\(\d{3}, "(upstream_[a-z_]+)"\)', source))
-    codes |= set(re.findall(r'ProofRefused\(\s*"([a-z_]+)"', source))  # proof of work's 428s
-    codes |= {"not_found", "method_not_allowed", "bad_http", "internal", "proof_of_work_required"}
+    # every (status, code) the source raises is the table's
+    raised = set(re.findall(r'GatewayError\(\s*(\d{3}),\s*"([a-z_]+)"', source))
+    raised |= set(re.findall(r'\((\d{3}), "(upstream_[a-z_]+)"\)', source))
+    raised |= {(s, c) for c, s in re.findall(r'code="(upstream_[a-z_]+)"[^)]*?status=(\d{3})', source)}
+    raised |= {(s, c) for s, c in re.findall(r'status=(\d{3}),\s*code="([a-z_]+)"', source)}
+    raised |= {("422", c) for c in re.findall(r'RecordError\(\s*"([a-z_]+)"', source)}
+    raised |= {("428", c) for c in re.findall(r'ProofRefused\(\s*"([a-z_]+)"', source)}
+    assert len(raised) > 25
+    wrong = sorted((s, c) for s, c in raised if REFUSALS.get(c) != int(s))
+    assert wrong == []
     readme = (ROOT / "README.md").read_text()
-    missing = sorted(
-        c for c in codes if f"`{c}`" not in readme and f"|{c}" not in readme and f"{c}|" not in readme
-    )
-    assert len(codes) > 25 and missing == []
+    missing = sorted(c for c in REFUSALS if f"`{c}`" not in readme)
+    assert missing == []
+    # the OpenAPI schema lists each status's codes from the same table
+    from modelsteal.gateway.app import ERRORS
+
+    assert all(c in ERRORS[str(s)]["description"] for c, s in REFUSALS.items())
 
 
 # ---------------------------------------------------------------------- 15: friction

@@ -87,3 +87,60 @@ class ModelDirError(ModelStealError):
     """A model directory is missing, incomplete, or was not written by modelsteal."""
 
     code = "model_dir"
+
+
+#: Every stable code a modelsteal API refuses a request with, and its HTTP status: the one
+#: table the server (``gateway/``), its OpenAPI schema and the clients' mapping
+#: (``oracle/wire.raise_for_error``, used by ``HTTPTransport`` and ``GatewayTransport``) share.
+#: ``tests/test_first_day.py`` checks every code the source raises against it, and README
+#: against it.
+REFUSALS: dict[str, int] = {
+    **dict.fromkeys(("malformed_json", "bad_http"), 400),
+    **dict.fromkeys(("missing_key", "invalid_key", "invalid_admin_key"), 401),
+    **dict.fromkeys(("key_revoked", "key_blocked", "unknown_tier", "admin_disabled"), 403),
+    **dict.fromkeys(("unknown_model", "unknown_client", "not_found"), 404),
+    "method_not_allowed": 405,
+    **dict.fromkeys(("batch_too_large", "batch_exceeds_limit", "body_too_large"), 413),
+    **dict.fromkeys(
+        (
+            "invalid_request",
+            "empty_batch",
+            "wrong_feature_count",
+            "not_numeric",
+            "not_finite",
+            "missing_feature",
+            "partly_missing_category",
+            "out_of_space",
+            "invalid_record",
+            "unknown_field",
+            "missing_field",
+            "unknown_level",
+            "not_an_image_model",
+            "invalid_base64",
+            "invalid_image",
+            "image_size",
+        ),
+        422,
+    ),
+    **dict.fromkeys(
+        (
+            "proof_of_work_required",
+            "proof_of_work_invalid",
+            "proof_of_work_expired",
+            "proof_of_work_replayed",
+        ),
+        428,
+    ),
+    **dict.fromkeys(("rate_limited", "quota_exceeded"), 429),
+    "internal": 500,
+    **dict.fromkeys(
+        ("upstream_unavailable", "upstream_bad_response", "upstream_refused", "upstream_error"), 502
+    ),
+    **dict.fromkeys(("limiter_unavailable", "store_unavailable", "upstream_busy"), 503),
+    "upstream_timeout": 504,
+}
+
+
+def codes_for(status: int) -> list[str]:
+    """The stable codes an API answers with ``status``."""
+    return [code for code, s in REFUSALS.items() if s == status]

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
-from modelsteal.errors import InvalidInput
+from modelsteal.errors import InvalidInput, codes_for
 from modelsteal.gateway.limiter import LimiterUnavailable
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import hash_key
@@ -66,28 +66,30 @@ ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
-ERRORS: dict[int | str, dict[str, Any]] = {
-    str(s): {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for s, d in [
-        (400, "malformed JSON"),
-        (401, "no or unknown API key"),
-        (403, "key revoked or blocked"),
-        (404, "no such model"),
-        (413, "batch or body too large"),
-        (422, "bad rows: wrong feature count, not numeric, not finite, outside the feature space"),
-        (
-            428,
-            "proof of work required, invalid, expired or replayed: error.challenge holds the puzzle to solve",
-        ),
-        (429, "rate limit or quota; see Retry-After"),
-        (503, "a dependency of the server (rate-limit storage, query log) is down; nothing was charged"),
-    ]
+_MEANING = {
+    400: "malformed JSON or HTTP",
+    401: "no or unknown API key",
+    403: "key revoked or blocked, or its tier is not in the policy",
+    404: "no such model, client or path",
+    405: "method not allowed",
+    413: "batch or body too large; a batch larger than a rate limit can never fit (batch_exceeds_limit): "
+    "the body's error.max_rows says how many rows one request may hold",
+    422: "bad rows: wrong feature count, not numeric, not finite, outside the feature space",
+    428: "proof of work required, invalid, expired or replayed: error.challenge holds the puzzle to solve",
+    429: "rate limit or quota; see Retry-After",
+    500: "a bug, never a bad input",
+    502: "the upstream model server (serve --upstream) failed; nothing was charged",
+    503: "a dependency of the server (rate-limit storage, query log, upstream) is down; nothing was charged",
+    504: "the upstream model server did not answer in time; nothing was charged",
 }
-ERRORS["403"]["description"] = "key revoked or blocked, or its tier is not in the policy (unknown_tier)"
-ERRORS["413"]["description"] = (
-    "batch or body too large; a batch larger than a rate limit can never fit (batch_exceeds_limit): "
-    "the body's error.max_rows says how many rows one request may hold"
-)
+#: the schema's error responses, each listing its stable codes from the one table in errors.py
+ERRORS: dict[int | str, dict[str, Any]] = {
+    str(status): {
+        "description": f"{meaning}. error.code is one of: {', '.join(codes_for(status))}",
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    }
+    for status, meaning in _MEANING.items()
+}
 PREDICT_BODY: dict[str, Any] = {
     "required": True,
     "content": {
