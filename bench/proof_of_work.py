@@ -39,7 +39,7 @@ from modelsteal.report import print_table
 from modelsteal.traffic import benign_clients
 from modelsteal.victims import train_victim
 
-WORK = {"base_bits": 6, "free_rows": 1000, "alarm_bits": 6, "max_bits": 26, "uncertain_bits": 4}
+WORK = {"base_bits": 5, "free_rows": 1000, "alarm_bits": 8, "max_bits": 26, "uncertain_bits": 5}
 
 
 def gateway(victim: Any, names: tuple[str, ...], work: dict[str, Any] | None, groups: list[str]) -> Gateway:

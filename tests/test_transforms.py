@@ -335,3 +335,54 @@ def test_a_thief_who_knows_beta_and_gamma_undoes_reverse_sigmoid(digits: tuple) 
     assert np.array_equal(answers.labels, P.argmax(axis=1))
     with pytest.raises(InvalidInput, match="can invert reverse_sigmoid, not"):
         InvertingTransport(aware, {"noise": {"sigma": 1.0}})
+
+
+def test_defend_eval_plays_a_tier_against_thieves_and_refuses_bad_input(
+    tmp_path: Path,
+    victim_factory: Callable,  # type: ignore[type-arg]
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from modelsteal.datasets import load_dataset
+    from modelsteal.datasets.thief import split_for_theft
+    from modelsteal.victims import save_model_dir, train_victim
+
+    data = load_dataset("iris")
+    owner, pool = split_for_theft(data, random_state=0)
+    victim = train_victim(owner, "softmax", seed=0)
+    model_dir = save_model_dir(victim, owner, tmp_path / "iris", seed=0, pool=(pool.X, pool.y, "held out"))
+    (tmp_path / "policy.yaml").write_text(
+        "tiers:\n  rs:\n    transforms: [{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}]\n"
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "modelsteal", "defend-eval", *args],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    proc = cli(str(model_dir), "--policy", str(tmp_path / "policy.yaml"), "--tier", "rs", "--aware",
+               "--attack", "equation-solving", "--attack", "knockoff", "--attack", "copycat",
+               "--budget", "30", "--budget", "60", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["tier"] == "rs" and out["honest"]["labels_kept"] == 1.0 and out["honest"]["tv"] > 0.1
+    thieves = {(t["attack"], t["budget"], t["thief"]) for t in out["thieves"]}
+    # every attack at every budget; the inverting thief only where there are probabilities to invert
+    assert thieves == {
+        (a, b, t) for a in ("equation-solving", "knockoff") for b in (30, 60) for t in ("naive", "inverting")
+    } | {("copycat", b, "naive") for b in (30, 60)}
+    eq = next(t for t in out["thieves"] if t["attack"] == "equation-solving" and t["thief"] == "naive")
+    assert eq["fidelity_plain"] == 1.0 and eq["queries"] == 5  # d+1 on iris
+    assert all(t["queries"] == t["budget"] for t in out["thieves"] if t["attack"] != "equation-solving")
+    for args, message in [
+        (("--tier", "nope"), "unknown tier 'nope'"),
+        (
+            ("--tier", "rs", "--attack", "equation-solving", "--pool", "uniform"),
+            "--pool goes with a learning attack",
+        ),
+    ]:
+        proc = cli(str(model_dir), "--policy", str(tmp_path / "policy.yaml"), *args)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr

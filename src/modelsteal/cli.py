@@ -216,6 +216,34 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--db", type=Path, default=Path("modelsteal.db"), help="the gateway's SQLite file")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
 
+    defend = sub.add_parser(
+        "defend-eval",
+        help="what a tier's answer-side defences cost honest users and leave thieves",
+    )
+    defend.add_argument("target", type=Path, help="a model directory")
+    defend.add_argument("--policy", type=Path, required=True, help="the gateway policy (YAML)")
+    defend.add_argument("--tier", default="default", help="the tier whose transforms and output mode to play")
+    defend.add_argument(
+        "--attack",
+        action="append",
+        choices=ATTACK_NAMES,
+        help="an attack to play (repeat); default: equation solving for linear models, knockoff and copycat",
+    )
+    defend.add_argument(
+        "--budget", action="append", type=_positive_int, help="query budgets (repeat; default 250 and 1000)"
+    )
+    defend.add_argument(
+        "--pool", choices=POOL_KINDS, help="the learning attacks' pool (default: in-distribution)"
+    )
+    defend.add_argument(
+        "--aware", action="store_true", help="also play the thief who inverts a published reverse sigmoid"
+    )
+    defend.add_argument("--seed", type=_positive_int, default=0)
+    defend.add_argument(
+        "--n-uniform", type=_positive_int, default=5000, help="uniform points judging fidelity"
+    )
+    defend.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+
     attack = sub.add_parser("attack", help="steal a model and report fidelity")
     attack.add_argument("target", help="a model directory, or http://HOST:PORT/v1/models/NAME")
     attack.add_argument("--api-key", help="API key, for an http:// target (default: $MODELSTEAL_API_KEY)")
@@ -607,6 +635,115 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_defend_eval(args: argparse.Namespace) -> int:
+    from modelsteal.catalog import LEARNING_ATTACKS
+    from modelsteal.defenses.evaluation import TARGET_FIDELITY, evaluate_tier, queries_to_target
+    from modelsteal.errors import InvalidInput
+    from modelsteal.experiment import eval_set_for, thief_pool
+    from modelsteal.gateway.policy import Policy
+    from modelsteal.progress import Reporter
+    from modelsteal.victims.model_dir import load_model_dir
+
+    policy = Policy.load(args.policy)  # a bad policy or tier fails before anything is loaded
+    tier = policy.tier(args.tier)
+    _torch_single_thread()
+    model_dir = load_model_dir(args.target)
+    family = str(model_dir.card.get("family"))
+    names = args.attack or [
+        *(["equation-solving"] if family in ("logreg", "softmax", "ovr") else []),
+        "knockoff",
+        "copycat",
+    ]
+    budgets = sorted(set(args.budget or [250, 1000]))
+    attacks: list[tuple[str, dict[str, Any]]] = []
+    for name in names:
+        options: dict[str, Any] = {}
+        if name in LEARNING_ATTACKS:
+            options["pool"] = thief_pool(
+                args.pool or "in-distribution",
+                model_dir.feature_space,
+                card=model_dir.card,
+                model_dir=model_dir.path,
+                seed=args.seed,
+            )
+        attacks.append((name, options))
+    if args.pool is not None and not any(n in LEARNING_ATTACKS for n in names):
+        raise InvalidInput(f"--pool goes with a learning attack ({', '.join(LEARNING_ATTACKS)})")
+    transforms = [t.bind(model_dir.victim) for t in tier.transforms]
+    described = ", ".join(f"{t.name} {t.params()}" for t in tier.transforms) or "no transform"
+    reporter = Reporter()
+    total = len(attacks) * len(budgets) * 3
+    with reporter.stage(f"playing {len(attacks)} attacks against tier {tier.name}", total=total) as stage:
+        honest, cells = evaluate_tier(
+            model_dir,
+            transforms,
+            tier.output,
+            attacks=attacks,
+            budgets=budgets,
+            eval_set=eval_set_for(model_dir, n_uniform=args.n_uniform, seed=args.seed),
+            seed=args.seed,
+            aware=args.aware,
+            on_cell=lambda _: stage.advance(1),
+        )
+    title = f"{model_dir.card.get('name')}: tier {tier.name} ({described}; output {tier.output.to_dict()})"
+    honest_rows = [
+        [
+            f"{honest.tv:.4f}",
+            f"{100 * honest.labels_kept:.1f}%",
+            f"{honest.ece_plain:.3f} → {honest.ece_defended:.3f}",
+            f"{honest.us_per_row:.1f}",
+        ]
+    ]
+    from modelsteal.report import print_table
+
+    print_table(
+        f"{title}: honest users",
+        ["answer TV", "labels kept", "ECE plain → defended", "transform µs/row"],
+        honest_rows,
+    )
+    rows = []
+    for c in cells:
+        rows.append(
+            [
+                c.attack + (" (inverting)" if c.thief == "inverting" else ""),
+                str(c.budget),
+                f"{100 * c.fidelity_plain:.1f}%",
+                f"{100 * c.fidelity_defended:.1f}%",
+                f"{c.tv_defended:.3f}",
+                "–" if c.accuracy_defended is None else f"{100 * c.accuracy_defended:.1f}%",
+            ]
+        )
+    print_table(
+        f"{title}: thieves (test fidelity without and with the tier's defences)",
+        ["attack", "budget", "fidelity plain", "fidelity defended", "TV defended", "copy accuracy"],
+        rows,
+    )
+    import itertools
+
+    reach = {}
+    for (name, _), thief in itertools.product(attacks, ("naive", "inverting")):
+        if any(c.attack == name and c.thief == thief for c in cells):
+            plain_q = queries_to_target(cells, name, thief, defended=False)
+            defended_q = queries_to_target(cells, name, thief, defended=True)
+            reach[f"{name}{' (inverting)' if thief == 'inverting' else ''}"] = (plain_q, defended_q)
+    for label, (plain_q, defended_q) in reach.items():
+        print(
+            f"{label}: {100 * TARGET_FIDELITY:.0f}% fidelity at {plain_q or f'> {budgets[-1]}'} queries plain, "
+            f"{defended_q or f'> {budgets[-1]}'} defended"
+        )
+    if args.json:
+        out = {
+            "model": model_dir.card.get("name"),
+            "tier": tier.name,
+            "transforms": [t.to_dict() for t in tier.transforms],
+            "honest": honest.__dict__,
+            "thieves": [c.to_dict() for c in cells],
+            "queries_to_90": {k: {"plain": p, "defended": d} for k, (p, d) in reach.items()},
+        }
+        print(json.dumps(out, sort_keys=True, default=float))
+    return 0
+
+
 def _steal_hyperparameters(result: Any, args: argparse.Namespace) -> dict[str, Any]:
     """C (and λ = 1/C) from the stolen weights and the training rows; printed and returned."""
     from modelsteal.attacks.hyperparameters import RESIDUAL_WARNING, steal_regularisation
@@ -892,6 +1029,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import": _cmd_import,
     "audit": _cmd_audit,
     "detect-eval": _cmd_detect_eval,
+    "defend-eval": _cmd_defend_eval,
 }
 
 
