@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python bench/proof_of_work.py [--markdown]`` (about two minutes on 2 cores).
 
 A digits softmax behind the in-process gateway with the default detectors (action: flag),
-once without and once with ``proof_of_work: {base_bits: 8, free_rows: 1000,
-alarm_bits: 6}``. Honest clients are ``traffic.py``'s (1,000 natural queries each in
+once without and once with ``proof_of_work: {base_bits: 5, uncertain_bits: 5, free_rows: 1000,
+alarm_bits: 8}``. Honest clients are ``traffic.py``'s (1,000 natural queries each in
 batches of 1-20); thieves run their attacks through the same gateway, one key each, and
 one thief splits its budget over ten keys. For each client: its process CPU seconds
 (client and server work together, as both run in this process) without and with proof of

@@ -91,16 +91,19 @@ class TheftCell:
     fidelity_defended: float
     tv_defended: float
     accuracy_defended: float | None
+    #: queries sent against the defended API, and against the plain one
     queries: int
+    queries_plain: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def queries_to_target(cells: Sequence[TheftCell], attack: str, thief: str, *, defended: bool) -> int | None:
-    """The smallest budget at which ``attack`` reached :data:`TARGET_FIDELITY`, if any did."""
+    """The fewest queries with which ``attack`` reached :data:`TARGET_FIDELITY`, if it did
+    (queries sent, not the budget: equation solving stops at what it needs)."""
     reached = [
-        c.budget
+        c.queries if defended else c.queries_plain
         for c in cells
         if c.attack == attack
         and c.thief == thief
@@ -165,6 +168,7 @@ def evaluate_tier(
                     tv_defended=result.comparison.tv_test,
                     accuracy_defended=result.comparison.accuracy_stolen,
                     queries=result.queries,
+                    queries_plain=plain.queries,
                 )
             )
     return honest, cells

@@ -9,8 +9,8 @@ policy::
         ip_limits: ["5000/hour", "50000/day"]    # rows, per client address
         price_per_row: 0.001
         output: {kind: probabilities, k: 1, decimals: null}
-        transforms: []                           # e.g. [{reverse_sigmoid: {beta: 0.7, gamma: 0.2}}]
-        proof_of_work: null                      # e.g. {base_bits: 8, free_rows: 1000, alarm_bits: 6}
+        transforms: []                           # e.g. [{mad: {epsilon: 0.5, argmax: true}}]
+        proof_of_work: null                      # e.g. {base_bits: 5, uncertain_bits: 5, alarm_bits: 8}
     max_batch_rows: 1000
     max_body_bytes: 2000000
     out_of_space: refuse        # or clip
