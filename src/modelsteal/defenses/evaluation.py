@@ -80,11 +80,17 @@ def honest_cost(
     )
 
 
+def describe_options(options: dict[str, Any]) -> str:
+    """An attack's options as text (the pool left out): tells two runs of one attack apart."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if k != "pool")
+
+
 @dataclass(frozen=True)
 class TheftCell:
     """One attack at one budget against the plain and the defended API."""
 
     attack: str
+    options: str
     budget: int
     thief: str  # "naive" or "inverting"
     fidelity_plain: float
@@ -99,7 +105,9 @@ class TheftCell:
         return asdict(self)
 
 
-def queries_to_target(cells: Sequence[TheftCell], attack: str, thief: str, *, defended: bool) -> int | None:
+def queries_to_target(
+    cells: Sequence[TheftCell], attack: str, thief: str, *, defended: bool, options: str | None = None
+) -> int | None:
     """The fewest queries with which ``attack`` reached :data:`TARGET_FIDELITY`, if it did
     (queries sent, not the budget: equation solving stops at what it needs)."""
     reached = [
@@ -107,6 +115,7 @@ def queries_to_target(cells: Sequence[TheftCell], attack: str, thief: str, *, de
         for c in cells
         if c.attack == attack
         and c.thief == thief
+        and (options is None or c.options == options)
         and (c.fidelity_defended if defended else c.fidelity_plain) >= TARGET_FIDELITY
     ]
     return min(reached) if reached else None
@@ -123,8 +132,13 @@ def evaluate_tier(
     seed: int = 0,
     aware: bool = False,
     on_cell: Callable[[str], None] | None = None,
+    plain_runs: dict[tuple[str, str, int], Any] | None = None,
 ) -> tuple[HonestCost, list[TheftCell]]:
-    """Honest cost and thieves' results for ``transforms`` and ``output`` on ``model_dir``'s victim."""
+    """Honest cost and thieves' results for ``transforms`` and ``output`` on ``model_dir``'s victim.
+
+    ``plain_runs`` keeps the thieves' runs against the plain model between calls (several
+    tiers on one model with one output mode need them once).
+    """
     from modelsteal.attacks import make_attack
     from modelsteal.attacks.defence_aware import InvertingTransport
     from modelsteal.oracle import LocalTransport, Oracle
@@ -152,7 +166,12 @@ def evaluate_tier(
 
     cells: list[TheftCell] = []
     for (attack, options), budget in itertools.product(attacks, budgets):
-        plain = run(attack, options, budget, victim)
+        key = (attack, describe_options(options), budget)
+        plain = plain_runs.get(key) if plain_runs is not None else None
+        if plain is None:
+            plain = run(attack, options, budget, victim)
+            if plain_runs is not None:
+                plain_runs[key] = plain
         thieves = [("naive", run(attack, options, budget, defended_victim))]
         if invertible and attack not in LABEL_ONLY:
             thieves.append(("inverting", run(attack, options, budget, defended_victim, inverting=True)))
@@ -161,6 +180,7 @@ def evaluate_tier(
             cells.append(
                 TheftCell(
                     attack=attack,
+                    options=describe_options(options),
                     budget=budget,
                     thief=thief,
                     fidelity_plain=plain.comparison.fidelity_test,
