@@ -303,6 +303,15 @@ def test_train_writes_outlier_exposure_and_misinformation_models_a_policy_serves
     # the victim is unsure on noise (Outlier Exposure), so those answers are the misinformation model's
     assert np.mean(served.victim.predict_proba(noise).max(axis=1) < 0.9) > 0.9
     assert np.mean(answers.labels == wrong.predict(noise)) > 0.9
+    # the same over a real socket: the served process loads the misinformation model beside its policy
+    from modelsteal.oracle.http import HTTPTransport
+    from tests.servers import create_key, gateway_server
+
+    db = tmp_path / "http.db"
+    with gateway_server([victim_dir], db, policy=tmp_path / "policy.yaml") as (url, _):
+        over_http, _ = HTTPTransport(url + "/v1/models/victim", create_key(db, "bob")).send(noise)
+    assert over_http.probabilities is not None and answers.probabilities is not None
+    assert np.allclose(over_http.probabilities, answers.probabilities, rtol=0, atol=1e-12)
     proc = subprocess.run(
         [sys.executable, "-m", "modelsteal", "train", "--dataset", "digits", "--model", "softmax",
          "--misinformation", "--out", str(tmp_path / "x")],
