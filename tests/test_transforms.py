@@ -395,3 +395,13 @@ def test_defend_eval_plays_a_tier_against_thieves_and_refuses_bad_input(
     ]:
         proc = cli(str(model_dir), "--policy", str(tmp_path / "policy.yaml"), *args)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_defended_tree_still_answers_incomplete_queries(victim_factory: Callable) -> None:  # type: ignore[type-arg]
+    tree, data = victim_factory("digits", "tree")
+    defended = protect(tree, [])
+    assert defended.supports_missing is True
+    assert LocalTransport(defended).describe().accepts_missing
+    X = data.X_test[:3].copy()
+    X[:, 5] = np.nan
+    assert np.array_equal(defended.predict_proba(X), tree.predict_proba(X))

@@ -174,6 +174,8 @@ class ProtectedVictim:
         self.feature_space: FeatureSpace = victim.feature_space
         self.family: str = victim.family
         self.details: dict[str, Any] = dict(victim.details)
+        # a model that answers incomplete queries (trees) still does behind the transforms
+        self.supports_missing: bool = bool(getattr(victim, "supports_missing", False))
 
     def predict_proba(self, X: FloatArray) -> FloatArray:
         X = np.asarray(X, dtype=np.float64)
