@@ -96,7 +96,8 @@ def main() -> int:
                     transport.send(batch)
                 entry = rows.setdefault(f"honest {client.name}", {"kind": "honest"})
                 entry.setdefault("with" if work else "without", []).append(time.process_time() - t0)
-                entry.setdefault("work", []).append(transport.work.seconds)
+                if work:
+                    entry.setdefault("work", []).append(transport.work.seconds)
                 entry["flagged"] = entry.get("flagged", False) or gw.store.client(client.name).flagged
             for label, attack, options, budget, keys in thieves:
                 if rep > 0 and label != "eq-softmax":
@@ -112,9 +113,8 @@ def main() -> int:
                 )
                 entry = rows.setdefault(label, {"kind": "thief"})
                 entry.setdefault("with" if work else "without", []).append(time.process_time() - t0)
-                entry.setdefault("work", []).append(
-                    transport.work.seconds if transport.work is not None else 0.0
-                )
+                if work:
+                    entry.setdefault("work", []).append(transport.work.seconds)
                 flagged = any(gw.store.client(f"{label}-{k}").flagged for k in range(keys))
                 entry["flagged"] = entry.get("flagged", False) or flagged
             print(f"done {'with' if work else 'without'} proof of work, run {rep + 1}", file=sys.stderr)
