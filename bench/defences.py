@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/defences.py [--markdown] [--quick]`` (about 25 minutes on 2
 cores; ``--quick``: the two linear/MLP victims at 1,000 queries, one minute). Writes
-``bench/out/defences.png`` and ``.svg``.
+``bench/out/defences.png`` and ``.svg`` (``defences-quick.*`` with ``--quick``).
 
 Victims, each trained on the owner's half of the training split (the other half is the
 thief's in-distribution pool): on digits a softmax, a 64-unit perceptron (scikit-learn)
@@ -26,7 +26,7 @@ defence:
 ``--more`` plays, instead, the thieves too slow for every budget, at one budget each and
 against every defence: path finding on the digits tree (probabilities, 20,000 queries) and
 active learning and semi-supervised extraction on the mnist5k CNN (1,000 queries); about
-twelve minutes.
+eight minutes.
 
 Adaptive misinformation needs a CNN trained with Outlier Exposure: ``bench/misinformation.py``.
 """
@@ -89,6 +89,30 @@ class Victim:
     y_eval: np.ndarray
 
 
+def play(
+    holder: Victim,
+    spec: list[dict[str, object]],
+    attacks: list[tuple[str, dict[str, Any]]],
+    budgets: Any,
+    ev: EvalSet,
+    plain_runs: dict[tuple[str, str, int], Any],
+    *,
+    aware: bool,
+) -> tuple[Any, list[TheftCell]]:
+    """One defence (a tier's transforms) against every thief, through defend-eval's engine."""
+    transforms = [t.bind(holder.victim) for t in parse_transforms(spec)]
+    return evaluate_tier(
+        holder,
+        transforms,
+        OutputMode("probabilities"),
+        attacks=attacks,
+        budgets=budgets,
+        eval_set=ev,
+        aware=aware,
+        plain_runs=plain_runs,
+    )
+
+
 def cell_text(cells: list[TheftCell], attack: str, options: dict[str, Any], thief: str) -> tuple[str, float]:
     described = describe_options(options)
     mine = [c for c in cells if c.attack == attack and c.thief == thief and c.options == described]
@@ -147,16 +171,8 @@ def main() -> int:
         rows = []
         plain_runs: dict[tuple[str, str, int], Any] = {}
         for name, spec in DEFENCES:
-            transforms = [t.bind(victim) for t in parse_transforms(spec)]
-            honest, cells = evaluate_tier(
-                holder,
-                transforms,
-                OutputMode("probabilities"),
-                attacks=attacks,
-                budgets=budgets,
-                eval_set=ev,
-                aware=name.startswith("reverse"),
-                plain_runs=plain_runs,
+            honest, cells = play(
+                holder, spec, attacks, budgets, ev, plain_runs, aware=name.startswith("reverse")
             )
             row = [
                 name,
@@ -184,7 +200,7 @@ def main() -> int:
             markdown=args.markdown,
         )
     print(f"total {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    plot(points, [d[0] for d in DEFENCES])
+    plot(points, [d[0] for d in DEFENCES], "defences-quick" if args.quick else "defences")
     return 0
 
 
@@ -212,16 +228,7 @@ def more_thieves(markdown: bool) -> int:
         )
         rows, plain_runs = [], {}
         for name, spec in DEFENCES:
-            transforms = [t.bind(victim) for t in parse_transforms(spec)]
-            honest, cells = evaluate_tier(
-                holder,
-                transforms,
-                OutputMode("probabilities"),
-                attacks=attacks,
-                budgets=[budget],
-                eval_set=ev,
-                plain_runs=plain_runs,
-            )
+            honest, cells = play(holder, spec, attacks, [budget], ev, plain_runs, aware=False)
             row = [name, f"{honest.tv:.4f}", f"{100 * honest.labels_kept:.1f}%"]
             for attack, _ in attacks:
                 c = next(c for c in cells if c.attack == attack)
@@ -237,7 +244,7 @@ def more_thieves(markdown: bool) -> int:
     return 0
 
 
-def plot(points: dict[str, dict[str, list[tuple[float, float]]]], names: list[str]) -> None:
+def plot(points: dict[str, dict[str, list[tuple[float, float]]]], names: list[str], stem: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -274,8 +281,8 @@ def plot(points: dict[str, dict[str, list[tuple[float, float]]]], names: list[st
     fig.suptitle("Answer-side defences: utility against protection (this machine)")
     fig.tight_layout()
     for suffix in ("png", "svg"):
-        fig.savefig(OUT / f"defences.{suffix}", dpi=110)
-    print(f"wrote {OUT / 'defences.png'} and .svg", file=sys.stderr)
+        fig.savefig(OUT / f"{stem}.{suffix}", dpi=110)
+    print(f"wrote {OUT / stem}.png and .svg", file=sys.stderr)
 
 
 if __name__ == "__main__":
