@@ -100,10 +100,9 @@ def play(
     aware: bool,
 ) -> tuple[Any, list[TheftCell]]:
     """One defence (a tier's transforms) against every thief, through defend-eval's engine."""
-    transforms = [t.bind(holder.victim) for t in parse_transforms(spec)]
     return evaluate_tier(
         holder,
-        transforms,
+        parse_transforms(spec),
         OutputMode("probabilities"),
         attacks=attacks,
         budgets=budgets,

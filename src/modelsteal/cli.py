@@ -636,12 +636,15 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 
 def _cmd_defend_eval(args: argparse.Namespace) -> int:
+    import itertools
+
     from modelsteal.catalog import LEARNING_ATTACKS
     from modelsteal.defenses.evaluation import TARGET_FIDELITY, evaluate_tier, queries_to_target
     from modelsteal.errors import InvalidInput
     from modelsteal.experiment import eval_set_for, thief_pool
     from modelsteal.gateway.policy import Policy
     from modelsteal.progress import Reporter
+    from modelsteal.report import print_table
     from modelsteal.victims.model_dir import load_model_dir
 
     policy = Policy.load(args.policy)  # a bad policy or tier fails before anything is loaded
@@ -669,7 +672,7 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
         attacks.append((name, options))
     if args.pool is not None and not any(n in LEARNING_ATTACKS for n in names):
         raise InvalidInput(f"--pool goes with a learning attack ({', '.join(LEARNING_ATTACKS)})")
-    transforms = [t.bind(model_dir.victim) for t in tier.transforms]
+    transforms = list(tier.transforms)  # evaluate_tier binds them to the model
     described = ", ".join(f"{t.name} {t.params()}" for t in tier.transforms) or "no transform"
     reporter = Reporter()
     total = len(attacks) * len(budgets) * 3
@@ -694,8 +697,6 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
             f"{honest.us_per_row:.1f}",
         ]
     ]
-    from modelsteal.report import print_table
-
     print_table(
         f"{title}: honest users",
         ["answer TV", "labels kept", "ECE plain → defended", "transform µs/row"],
@@ -718,8 +719,6 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
         ["attack", "budget", "fidelity plain", "fidelity defended", "TV defended", "copy accuracy"],
         rows,
     )
-    import itertools
-
     reach = {}
     for (name, _), thief in itertools.product(attacks, ("naive", "inverting")):
         if any(c.attack == name and c.thief == thief for c in cells):

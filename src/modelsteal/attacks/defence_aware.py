@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
 
@@ -102,8 +103,6 @@ class InvertingTransport:
     """
 
     def __init__(self, transport: object, defence: dict[str, dict[str, float]]) -> None:
-        from modelsteal.errors import InvalidInput
-
         if list(defence) != ["reverse_sigmoid"]:
             raise InvalidInput(f"a defence-aware transport can invert reverse_sigmoid, not {list(defence)}")
         params = defence["reverse_sigmoid"]

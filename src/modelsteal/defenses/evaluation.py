@@ -145,6 +145,7 @@ def evaluate_tier(
 
     victim = model_dir.victim
     names = tuple(model_dir.card["classes"])
+    transforms = [t.bind(victim) for t in transforms]
     honest = honest_cost(victim, transforms, model_dir.X_eval, model_dir.y_eval)
     specs = [t.to_dict() for t in transforms]
     # the inverting thief needs probabilities to invert, and a published reverse sigmoid

@@ -121,13 +121,17 @@ class PredictionPoisoning(Transform):
         self.seed = seed
         self.preserves_top1 = argmax
         self._gram: LogLikelihoodGram | None = None
+        self._bound_to: Any = None
 
     def params(self) -> dict[str, Any]:
         return {"epsilon": self.epsilon, "argmax": self.argmax, "seed": self.seed}
 
     def bind(self, victim: Any) -> PredictionPoisoning:
+        if self._bound_to is victim:  # already bound to this model: its surrogate is built
+            return self
         bound = PredictionPoisoning(epsilon=self.epsilon, argmax=self.argmax, seed=self.seed)
         bound._gram = LogLikelihoodGram(surrogate_for(victim, self.seed))
+        bound._bound_to = victim
         return bound
 
     def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:

@@ -37,7 +37,7 @@ import hmac
 import math
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from modelsteal.errors import InvalidInput
@@ -161,31 +161,15 @@ class ProofOfWork:
             raise InvalidInput(
                 "proof_of_work must be a mapping (base_bits, free_rows, alarm_bits, max_bits, ttl)"
             )
-        known = {
-            "base_bits",
-            "free_rows",
-            "alarm_bits",
-            "max_bits",
-            "ttl",
-            "secret",
-            "uncertain_bits",
-            "confident",
-        }
+        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
         unknown = set(data) - known
         if unknown:
             raise InvalidInput(f"proof_of_work has unknown fields: {', '.join(sorted(unknown))}")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "base_bits": self.base_bits,
-            "free_rows": self.free_rows,
-            "alarm_bits": self.alarm_bits,
-            "max_bits": self.max_bits,
-            "ttl": self.ttl,
-            "uncertain_bits": self.uncertain_bits,
-            "confident": self.confident,
-        }
+        """The policy's fields, the secret left out."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.repr and not f.name.startswith("_")}
 
     def work_for(self, rows: int, *, taken: int, flagged: bool, uncertain: int = 0) -> float:
         """Expected hashes asked of a batch of ``rows`` (``uncertain`` of them answered below

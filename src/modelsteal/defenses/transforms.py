@@ -38,6 +38,7 @@ from modelsteal.defenses.transform_base import (
     FLOOR,
     FloatArray,
     Transform,
+    check_number,
     normalised,
     row_seeds,
 )
@@ -66,11 +67,9 @@ class LogitNoise(Transform):
     KINDS: ClassVar[tuple[str, ...]] = ("gaussian", "laplace")
 
     def __init__(self, *, sigma: float, kind: str = "gaussian", secret: str = "modelsteal") -> None:
-        if not isinstance(sigma, int | float) or not np.isfinite(sigma) or sigma < 0:
-            raise InvalidInput(f"noise: sigma must be a number >= 0, not {sigma!r}")
+        self.sigma = check_number("noise", "sigma", sigma, low=0.0)
         if kind not in self.KINDS:
             raise InvalidInput(f"noise: kind must be one of {', '.join(self.KINDS)}, not {kind!r}")
-        self.sigma = float(sigma)
         self.kind = kind
         self.secret = str(secret)
 
@@ -100,11 +99,8 @@ class ReverseSigmoid(Transform):
     preserves_top1 = True
 
     def __init__(self, *, beta: float, gamma: float) -> None:
-        for label, value in (("beta", beta), ("gamma", gamma)):
-            if not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
-                raise InvalidInput(f"reverse_sigmoid: {label} must be a number > 0, not {value!r}")
-        self.beta = float(beta)
-        self.gamma = float(gamma)
+        self.beta = check_number("reverse_sigmoid", "beta", beta, low=0.0, open_low=True)
+        self.gamma = check_number("reverse_sigmoid", "gamma", gamma, low=0.0, open_low=True)
 
     def params(self) -> dict[str, Any]:
         return {"beta": self.beta, "gamma": self.gamma}

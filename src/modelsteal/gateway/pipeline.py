@@ -22,9 +22,11 @@ Adding a defence is one stage class and one line where pipelines are assembled
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,8 +48,6 @@ FloatArray = NDArray[np.float64]
 
 
 def digest_rows(X: FloatArray) -> str:
-    import hashlib
-
     return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes()).hexdigest()
 
 
@@ -76,6 +76,11 @@ class Call:
     def rows(self) -> int:
         return int(self.X.shape[0])
 
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the rows: what a proof of work is bound to and the log records."""
+        return digest_rows(self.X)
+
 
 # --------------------------------------------------------------------------- guards
 class Guard(ABC):
@@ -96,8 +101,7 @@ class ProofOfWorkGuard(Guard):
         self.work = work
 
     def check(self, gateway: Gateway, call: Call) -> None:
-        work, client = self.work, call.client
-        digest = digest_rows(call.X)
+        work, client, digest = self.work, call.client, call.digest
         if call.proof is not None:
             # the challenge is signed for this key and these rows, priced with the model's doubt
             # when it was issued; checking it against the price without that doubt spares a
@@ -248,7 +252,7 @@ class LogObserver(Observer):
                 cost=cost,
                 status=200,
                 code=None,
-                input_digest=digest_rows(call.X),
+                input_digest=call.digest,
                 answer=call.answers,
                 inputs=call.X if self.store_inputs else None,
                 alarms=call.alarms,
