@@ -1,10 +1,10 @@
 """What proof of work costs honest clients and thieves (Dziedzic et al. 2022), measured in CPU.
 
-Run: ``.venv/bin/python bench/proof_of_work.py [--markdown]`` (about five minutes on 2 cores).
+Run: ``.venv/bin/python bench/proof_of_work.py [--markdown]`` (about four minutes on 2 cores).
 
 A digits softmax behind the in-process gateway with the default detectors (action: flag),
-once without and once with ``proof_of_work: {base_bits: 5, uncertain_bits: 5, free_rows: 1000,
-alarm_bits: 8}``. Honest clients are ``traffic.py``'s (1,000 natural queries each in
+once without and once with ``proof_of_work: {base_bits: 5, uncertain_bits: 10, free_rows: 1000,
+alarm_bits: 10, max_bits: 17}``. Honest clients are ``traffic.py``'s (1,000 natural queries each in
 batches of 1-20); thieves run their attacks through the same gateway, one key each, and
 one thief splits its budget over ten keys. For each client: its process CPU seconds
 (client and server work together, as both run in this process) without and with proof of
@@ -42,7 +42,7 @@ from modelsteal.report import print_table
 from modelsteal.traffic import benign_clients
 from modelsteal.victims import train_victim
 
-WORK = {"base_bits": 5, "free_rows": 1000, "alarm_bits": 8, "max_bits": 26, "uncertain_bits": 5}
+WORK = {"base_bits": 5, "free_rows": 1000, "alarm_bits": 10, "max_bits": 17, "uncertain_bits": 10}
 
 
 def gateway(victim: Any, names: tuple[str, ...], work: dict[str, Any] | None, groups: list[str]) -> Gateway:

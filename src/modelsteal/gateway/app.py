@@ -50,14 +50,17 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "type": "object",
                     "description": "428: for each of `parts` seeds (`seed` itself when parts is 1, else "
                     "`seed.0`, `seed.1`, ...) find a nonce such that SHA-256(seed + nonce as 8 "
-                    "little-endian bytes) starts with `part_bits` zero bits; resend the same rows with "
-                    "the header X-Proof-Of-Work: <id>:<nonce>[,<nonce>...] before `expires` (Unix seconds)",
+                    "little-endian bytes) starts with `part_bits` zero bits; resend with the header "
+                    "X-Proof-Of-Work: <id>:<nonce>[,<nonce>...] before `expires` (Unix seconds). The "
+                    "solution adds `hashes` to the key's credit, which pays for batches; every answer "
+                    "carries the next challenge in `proof_of_work.challenge`, to solve ahead",
                     "properties": {
                         "id": {"type": "string"},
                         "seed": {"type": "string"},
-                        "bits": {"type": "integer"},
+                        "bits": {"type": "number"},
                         "parts": {"type": "integer"},
                         "part_bits": {"type": "integer"},
+                        "hashes": {"type": "integer"},
                         "expires": {"type": "integer"},
                     },
                 },
@@ -316,6 +319,8 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         )
         out = gateway.answer_json(result.model, result.answers)
         out["usage"] = {"rows": result.rows, "cost": result.cost, "price_per_row": result.tier.price_per_row}
+        if result.challenge is not None:
+            out["proof_of_work"] = {"challenge": result.challenge}
         return JSONResponse(out)  # plain floats: FastAPI's jsonable_encoder adds nothing
 
     @app.post(
@@ -334,7 +339,14 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         except GatewayError as err:
             gateway.refuse(client, _ip(request), name, "predict_one", 0, err)
             raise
-        result = gateway.predict(client, name, [row], ip=_ip(request), endpoint="predict_one")
+        result = gateway.predict(
+            client,
+            name,
+            [row],
+            ip=_ip(request),
+            endpoint="predict_one",
+            proof=request.headers.get(POW_HEADER),
+        )
         answers = result.answers
         label = int(answers.labels[0])
         confidence = None
@@ -342,7 +354,10 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
             confidence = float(answers.probabilities[0, label])
         elif answers.top_k_probabilities is not None:
             confidence = float(answers.top_k_probabilities[0, 0])
-        return {"class": served.class_names[label], "confidence": confidence}
+        out: dict[str, Any] = {"class": served.class_names[label], "confidence": confidence}
+        if result.challenge is not None:
+            out["proof_of_work"] = {"challenge": result.challenge}
+        return out
 
     @app.get("/v1/usage", summary="Your queries, remaining quota and money spent", responses=ERRORS)
     def usage(request: Request) -> dict[str, Any]:

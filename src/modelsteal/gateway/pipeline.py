@@ -71,6 +71,10 @@ class Call:
     shown: FloatArray | None = None
     answers: Answers | None = None
     alarms: tuple[dict[str, Any], ...] = ()
+    #: what the proof-of-work guard took from the key's credit, and the challenge for its next request
+    work_price: float = 0.0
+    work_uncertain: int = 0
+    next_challenge: dict[str, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -95,39 +99,55 @@ class Guard(ABC):
 
 
 class ProofOfWorkGuard(Guard):
-    """A HashCash puzzle priced by the client's leakage (``defenses/proof_of_work.py``)."""
+    """HashCash work paid ahead into a per-key credit, priced by the client's leakage
+    (``defenses/proof_of_work.py``)."""
 
     def __init__(self, work: ProofOfWork) -> None:
         self.work = work
 
-    def check(self, gateway: Gateway, call: Call) -> None:
-        work, client, digest = self.work, call.client, call.digest
-        if call.proof is not None:
-            # the challenge is signed for this key and these rows, priced with the model's doubt
-            # when it was issued; checking it against the price without that doubt spares a
-            # second model call, while the key's rows taken and alarms are priced as they are now
-            floor = work.work_for(call.rows, taken=client.rows, flagged=client.flagged)
-            try:
-                work.verify(client.name, digest, call.proof, min_work=floor)
-                return
-            except ProofRefused as exc:
-                code, message = exc.code, str(exc)
-        else:
-            code = "proof_of_work_required"
-            message = ""
+    def price(self, call: Call) -> tuple[float, int]:
+        """Expected hashes this batch costs the client as it stands now, and how many of its
+        rows the model doubts."""
+        work, client = self.work, call.client
         uncertain = 0
-        if work.uncertain_bits:  # the model's doubt prices the rows (module doc of proof_of_work)
+        if work.uncertain_bits:  # the model's doubt prices the rows; the model stage reuses the answer
             try:
-                top = call.served.victim.predict_proba(call.X).max(axis=1)
+                call.proba = call.served.victim.predict_proba(call.X)
             except UpstreamError as exc:
                 raise GatewayError(exc.status, exc.code, f"{exc}; nothing was charged") from None
-            uncertain = int(np.sum(top < work.confident))
-        needed = work.work_for(call.rows, taken=client.rows, flagged=client.flagged, uncertain=uncertain)
-        if not message:
-            message = f"solve the challenge (about {needed:.0f} hashes) and resend with {POW_HEADER}"
-        raise GatewayError(
-            428, code, message, extra={"challenge": work.challenge(client.name, digest, needed)}
-        )
+            uncertain = int(np.sum(call.proba.max(axis=1) < work.confident))
+        share = work.doubt_share(client.name, call.rows, uncertain) if work.uncertain_bits else 0.0
+        return work.work_for(call.rows, taken=client.rows, flagged=client.flagged, share=share), uncertain
+
+    def check(self, gateway: Gateway, call: Call) -> None:
+        work, name = self.work, call.client.name
+        refused: ProofRefused | None = None
+        if call.proof is not None:
+            try:
+                work.redeem(name, call.proof)
+            except ProofRefused as exc:
+                refused = exc
+        price, uncertain = self.price(call)
+        if refused is None and work.charge(name, price, rows=call.rows, uncertain=uncertain):
+            call.work_price, call.work_uncertain = price, uncertain
+            call.next_challenge = work.advance(name, price)
+            return
+        shortfall = price - work.credit(name)
+        if refused is not None:
+            code, message = refused.code, str(refused)
+        else:
+            code = "proof_of_work_required"
+            message = (
+                f"this batch costs {price:.0f} hashes and the key's credit holds {work.credit(name):.0f}: "
+                f"solve the challenge and resend with {POW_HEADER}"
+            )
+        raise GatewayError(428, code, message, extra={"challenge": work.challenge(name, max(shortfall, 1.0))})
+
+    def undo(self, gateway: Gateway, call: Call) -> None:
+        if call.work_price:
+            self.work.refund(call.client.name, call.work_price, rows=call.rows, uncertain=call.work_uncertain)
+            call.work_price, call.work_uncertain = 0.0, 0
+            call.next_challenge = None
 
 
 class RowLimitGuard(Guard):
@@ -169,6 +189,11 @@ class ModelStage:
 
     def run(self, call: Call) -> None:
         victim = call.served.victim
+        if call.proba is not None and self.output.kind != "confidence":  # a guard asked the model already
+            call.shown = call.proba
+            if not self.needs_proba:
+                call.answers = apply_output_mode(call.proba, self.output)
+            return
         try:
             if not self.needs_proba:  # nothing downstream looks: answer in the output mode directly
                 call.answers = victim_answers(victim, call.X, self.output)

@@ -81,6 +81,8 @@ class Prediction:
     cost: float
     tier: Tier
     model: ServedModel
+    #: a proof-of-work challenge to solve before the next request (pays the key's credit ahead)
+    challenge: dict[str, Any] | None = None
 
 
 class Gateway:
@@ -340,7 +342,7 @@ class Gateway:
         degraded = detection is not None and client.degraded
         cost = self.pipeline(tier, served, throttled=throttled, degraded=degraded).run(self, call)
         assert call.answers is not None
-        return Prediction(call.answers, call.rows, cost, tier, served)
+        return Prediction(call.answers, call.rows, cost, tier, served, call.next_challenge)
 
     def pipeline(self, tier: Tier, served: ServedModel, *, throttled: bool, degraded: bool) -> Pipeline:
         """The stages a call of ``tier`` to ``served`` passes, for a client in this state (cached)."""

@@ -47,13 +47,14 @@ class GatewayTransport:
         )
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        proof: str | None = None
+        proof = self.work.pay_ahead()
         for attempt in range(MAX_ATTEMPTS + 1):
             client = self._client()
             try:
                 result = self.gateway.predict(
                     client, self.model, rows_to_json(X), ip=self.ip, may_hold_bools=False, proof=proof
                 )
+                self.work.ahead = result.challenge
                 return result.answers, result.cost
             except GatewayError as err:
                 headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}

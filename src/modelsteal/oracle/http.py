@@ -68,6 +68,9 @@ class HTTPTransport:
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
         payload = {"instances": rows_to_json(X)}
         headers = dict(self._headers)
+        proof = self.work.pay_ahead()
+        if proof is not None:
+            headers[POW_HEADER] = proof
         for attempt in range(MAX_ATTEMPTS + 1):
             try:
                 body = call_json(self._client, "POST", self.url + "/predict", headers, json=payload)
@@ -76,6 +79,8 @@ class HTTPTransport:
                 if attempt == MAX_ATTEMPTS:
                     raise
                 headers[POW_HEADER] = self.work.solve(work.challenge)
+        ahead = (body.get("proof_of_work") or {}).get("challenge")
+        self.work.ahead = ahead if isinstance(ahead, dict) else None
         answers = answers_from_json(body, self.describe().n_classes)
         cost = float((body.get("usage") or {}).get("cost", 0.0))
         return answers, cost
