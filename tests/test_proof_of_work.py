@@ -271,6 +271,12 @@ def test_over_http_the_attacker_solves_and_bad_proofs_get_428(
         )
         assert again.json()["error"]["code"] == "proof_of_work_replayed"
         assert httpx.get(url + "/v1/usage", headers=auth).json()["rows"] == 4  # only the answered batch
+        # the single-item endpoint takes the same proofs: the challenge an answer carried pays for it
+        one = {"features": data.X_test[0].tolist()}
+        proof, _ = solve(ahead)
+        single = httpx.post(url + "/predict", json=one, headers={**auth, "X-Proof-Of-Work": proof})
+        assert single.status_code == 200 and "class" in single.json()
+        assert httpx.get(url + "/v1/usage", headers=auth).json()["rows"] == 5
         schema = httpx.get(url + "/openapi.json").json()
         assert "428" in schema["paths"]["/v1/models/{name}/predict"]["post"]["responses"]
         transport = HTTPTransport(url + "/v1/models/digits", key)
