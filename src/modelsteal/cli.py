@@ -244,6 +244,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defend.add_argument("--json", action="store_true", help="also print the results as one JSON line")
 
+    zoo = sub.add_parser(
+        "zoo", help="train independent models on the owner's held-out rows: the null of ownership tests"
+    )
+    zoo.add_argument("owner", type=Path, help="the owner's model directory (trained with --victim-rows)")
+    zoo.add_argument(
+        "--size", type=_positive_int, default=20, help="independent models to train (default 20)"
+    )
+    zoo.add_argument(
+        "--families",
+        help=f"comma-separated model families, cycled (default: the owner's, then others; {', '.join(MODEL_FAMILIES)})",
+    )
+    zoo.add_argument("--out", type=Path, help="where to write them (default OWNER/zoo)")
+    zoo.add_argument("--seed", type=_positive_int, default=0)
+
+    verify = sub.add_parser("verify", help="is a suspect model a copy of the owner's? a calibrated p-value")
+    verify.add_argument("suspect", help="a model directory, a .onnx file, or an http:// model address")
+    verify.add_argument("--owner", type=Path, required=True, help="the owner's model directory")
+    verify.add_argument(
+        "--method",
+        default="sac-m-labels",
+        help="ownership method (see the list in README; default sac-m-labels)",
+    )
+    verify.add_argument(
+        "--queries", type=_positive_int, default=100, help="queries the method may send (default 100)"
+    )
+    verify.add_argument("--alpha", type=float, default=0.01, help="accuse when p < alpha (default 0.01)")
+    verify.add_argument(
+        "--null",
+        choices=("t", "empirical"),
+        default="t",
+        help="p-value from a t fit of the independents (default) or their ranks (needs 1/alpha - 1 of them)",
+    )
+    verify.add_argument("--zoo", type=Path, help="the independent models (default OWNER/zoo)")
+    verify.add_argument(
+        "--seed", type=_positive_int, default=0, help="the owner's secret seed for the queries"
+    )
+    verify.add_argument("--api-key", help="for an http:// suspect (or $MODELSTEAL_API_KEY)")
+    verify.add_argument(
+        "--protocol", choices=PROTOCOLS, default="modelsteal", help="an http:// suspect's API"
+    )
+    verify.add_argument("--template", type=Path, help="--protocol template: the API's declaration")
+    verify.add_argument("--feature-space", type=Path, help="another server's inputs and classes")
+    verify.add_argument("--json", action="store_true", help="also print the verdict as one JSON line")
+
     attack = sub.add_parser("attack", help="steal a model and report fidelity")
     attack.add_argument("target", help="a model directory, or http://HOST:PORT/v1/models/NAME")
     attack.add_argument("--api-key", help="API key, for an http:// target (default: $MODELSTEAL_API_KEY)")
@@ -1010,6 +1054,72 @@ def _cmd_detect_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    from modelsteal.ownership import build_zoo
+    from modelsteal.progress import Reporter
+
+    families = [f for f in args.families.split(",") if f] if args.families else None
+    _torch_single_thread()
+    with Reporter().stage(
+        f"training {args.size} independent models", total=args.size, unit="models"
+    ) as stage:
+        written = build_zoo(
+            args.owner,
+            size=args.size,
+            families=families,
+            out=args.out,
+            random_state=args.seed,
+            on_built=lambda _: stage.advance(1),
+        )
+    print(f"{len(written)} independent models written to {written[0].parent}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from modelsteal.errors import InvalidInput
+    from modelsteal.ownership import Owner, load_zoo, make_method, null_distribution
+    from modelsteal.ownership.suspects import open_suspect
+    from modelsteal.victims import load_model_dir
+
+    if not 0.0 < args.alpha < 1.0:
+        raise InvalidInput("--alpha must lie in (0, 1), e.g. 0.01")
+    _torch_single_thread()
+    owner_dir = load_model_dir(args.owner)
+    method = make_method(args.method, n_samples=args.queries)
+    zoo = load_zoo(args.zoo if args.zoo is not None else args.owner / "zoo", owner_dir)
+    owner = Owner(owner_dir.victim, tuple(str(c) for c in owner_dir.card["classes"]), owner_dir.X_eval)
+    evidence = method.prepare(owner, random_state=args.seed)
+    null = null_distribution(method, evidence, zoo)
+    null.check_size(args.alpha, args.null)
+    api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
+    suspect = open_suspect(
+        args.suspect,
+        owner_dir,
+        api_key=api_key,
+        protocol=args.protocol,
+        template=args.template,
+        feature_space=args.feature_space,
+    )
+    try:
+        verdict = method.verify(evidence, suspect, null, alpha=args.alpha, mode=args.null)
+    finally:
+        suspect.transport.close()
+    word = "a copy" if verdict.stolen else "not shown to be a copy"
+    print(
+        f"{args.suspect}: {word} of {owner_dir.card.get('name')} by {verdict.method} "
+        f"(p = {verdict.p_value:.3g}; empirical p = {verdict.empirical_p:.3g} over {verdict.independents} "
+        f"independents; alpha = {args.alpha:g})"
+    )
+    print(
+        f"statistic {verdict.statistic:.4f} (independents: {null.statistics.mean():.4f} ± "
+        f"{null.statistics.std(ddof=1):.4f}); {verdict.queries} queries, {verdict.seconds:.2f} s; "
+        f"false-accusation rate at alpha on the independents (leave one out): {verdict.false_accusation_rate:.1%}"
+    )
+    if args.json:
+        print(json.dumps({**verdict.to_dict(), "suspect": args.suspect}, sort_keys=True, default=float))
+    return 0
+
+
 def _torch_single_thread() -> None:
     """One thread for torch (the commands that train or serve import it; the others never do)."""
     import torch
@@ -1029,6 +1139,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": _cmd_audit,
     "detect-eval": _cmd_detect_eval,
     "defend-eval": _cmd_defend_eval,
+    "zoo": _cmd_zoo,
+    "verify": _cmd_verify,
 }
 
 

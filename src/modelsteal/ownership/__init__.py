@@ -1,0 +1,40 @@
+"""Ownership: is that model a copy of mine? Methods, independent models, calibrated p-values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelsteal.errors import InvalidInput
+from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict
+from modelsteal.ownership.fingerprints import SampleCorrelation
+from modelsteal.ownership.null import NullDistribution
+from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
+
+#: name → (class, fixed options); one row per ownership method
+METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
+    "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
+    "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
+}
+
+
+def make_method(name: str, **options: Any) -> OwnershipMethod:
+    """The ownership method registered as ``name`` with ``options``."""
+    if name not in METHODS:
+        raise InvalidInput(f"unknown ownership method {name!r}; choose one of: {', '.join(METHODS)}")
+    cls, fixed = METHODS[name]
+    return cls(**fixed, **options)
+
+
+__all__ = [
+    "METHODS",
+    "Evidence",
+    "NullDistribution",
+    "Owner",
+    "OwnershipMethod",
+    "SampleCorrelation",
+    "Verdict",
+    "build_zoo",
+    "load_zoo",
+    "make_method",
+    "null_distribution",
+]

@@ -1,0 +1,156 @@
+"""One ownership test: a method's statistic on a suspect, judged against independent models.
+
+A method (a fingerprint, a watermark, dataset inference) is configured when built and
+given the owner's model when run, as attacks are: :meth:`OwnershipMethod.prepare` builds
+the **evidence** from the owner's side (the queries to send and what the owner's model
+answers; nothing is kept on the method), :meth:`OwnershipMethod.score` turns a suspect's
+answers into the statistic. The final :meth:`OwnershipMethod.verify` does the rest for
+every method alike: it queries the suspect through an :class:`~modelsteal.oracle.Oracle`
+(so a model directory, an ONNX file and a remote API are all the same to it), counts the
+queries and seconds, and turns the statistic into a p-value against the null measured on
+independent models (``null.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from modelsteal.errors import InvalidInput
+from modelsteal.feature_space import FeatureSpace
+from modelsteal.oracle import Oracle
+from modelsteal.oracle.answers import Answers
+from modelsteal.ownership.null import Mode, NullDistribution, Tail
+from modelsteal.random import RandomState
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the owner holds: its model, and rows of its data a method may draw on.
+
+    ``X_public`` are rows the owner may show anyone (its test split); ``X_private`` its
+    training rows (dataset inference needs them; a fingerprint does not).
+    """
+
+    victim: Any
+    classes: tuple[str, ...]
+    X_public: FloatArray
+    X_private: FloatArray | None = None
+    y_private: NDArray[np.int64] | None = None
+
+    @property
+    def feature_space(self) -> FeatureSpace:
+        space: FeatureSpace = self.victim.feature_space
+        return space
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The owner's side of a test: the queries and what the method needs to score answers."""
+
+    method: str
+    X: FloatArray
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def queries(self) -> int:
+        return int(self.X.shape[0])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one ownership test."""
+
+    method: str
+    statistic: float
+    p_value: float
+    empirical_p: float
+    alpha: float
+    mode: Mode
+    stolen: bool
+    queries: int
+    seconds: float
+    independents: int
+    false_accusation_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class OwnershipMethod(ABC):
+    """Turns a suspect's answers to the owner's queries into a statistic (see the module doc)."""
+
+    #: registry name
+    name: ClassVar[str]
+    #: where copies lie: a low statistic (a distance) or a high one (a match rate)
+    tail: ClassVar[Tail]
+    #: what the suspect must answer with: ``labels`` (any API) or ``probabilities``
+    needs: ClassVar[Literal["labels", "probabilities"]]
+
+    @abstractmethod
+    def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
+        """The owner's side: the queries, and what scoring them needs."""
+
+    @abstractmethod
+    def score(self, evidence: Evidence, answers: Answers) -> float:
+        """The statistic of a suspect whose answers to ``evidence.X`` are ``answers``."""
+
+    def _params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({inner})"
+
+    def statistic(self, evidence: Evidence, oracle: Oracle) -> float:
+        """Query the suspect behind ``oracle`` with the evidence and score its answers."""
+        if evidence.method != self.name:
+            raise InvalidInput(f"this evidence was made by {evidence.method}, not {self.name}")
+        info = oracle.info
+        if self.needs == "probabilities" and info.output_mode.kind != "probabilities":
+            raise InvalidInput(
+                f"{self.name} needs probabilities and the suspect answers with {info.output_mode.kind}: "
+                "use the method's label variant"
+            )
+        answers = oracle.query(evidence.X)
+        return float(self.score(evidence, answers))
+
+    def verify(
+        self,
+        evidence: Evidence,
+        suspect: Oracle,
+        null: NullDistribution,
+        *,
+        alpha: float = 0.01,
+        mode: Mode = "t",
+    ) -> Verdict:
+        """Is the suspect behind ``suspect`` a copy? The p-value, the verdict at ``alpha``, the cost."""
+        if not 0.0 < alpha < 1.0:
+            raise InvalidInput("alpha must lie in (0, 1)")
+        if null.tail != self.tail:
+            raise InvalidInput(f"the null was measured for a statistic whose copies lie {null.tail}")
+        null.check_size(alpha, mode)
+        started = time.perf_counter()
+        before = suspect.queries
+        stat = self.statistic(evidence, suspect)
+        p = null.p(stat, mode)
+        return Verdict(
+            method=self.name,
+            statistic=stat,
+            p_value=null.p_value(stat),
+            empirical_p=null.empirical_p(stat),
+            alpha=alpha,
+            mode=mode,
+            stolen=bool(p < alpha),
+            queries=suspect.queries - before,
+            seconds=time.perf_counter() - started,
+            independents=null.size,
+            false_accusation_rate=null.false_accusation_rate(alpha, mode),
+        )

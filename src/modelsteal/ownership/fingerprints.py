@@ -1,0 +1,117 @@
+"""Fingerprints that change nothing in the owner's model: sample correlation (SAC-m).
+
+Guan, Liang, He. "Are You Stealing My Model? Sample Correlation for Fingerprinting Deep
+Neural Networks", NeurIPS 2022. A model is described not by its answers to single inputs
+but by how its answers to pairs of inputs correlate: C[i, j] is the cosine similarity of
+its outputs on samples i and j. A copy made by extraction inherits the owner's pairwise
+correlations on inputs where models disagree most, while an independent model trained on
+the same distribution does not. SAC-m draws those inputs with CutMix (a rectangle of one
+image pasted into another), which places them between classes, where each model's
+idiosyncrasies show. The statistic is the mean absolute difference of the owner's and the
+suspect's correlation matrices; a copy's is low.
+
+**Departures from the paper**: tabular owners get CutMix's analogue (a random share of the
+features taken from the second row); the label variant (``answers="labels"``) correlates
+one-hot labels, so it works against label-only APIs; the paper's threshold, set on its
+independent models, is replaced by our calibrated p-value (``null.py``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from modelsteal.errors import InvalidInput
+from modelsteal.oracle.answers import Answers
+from modelsteal.ownership.base import Evidence, FloatArray, Owner, OwnershipMethod
+from modelsteal.random import RandomState, check_random_state
+
+#: the share of a sample CutMix takes from the second row is drawn from this range
+MIX_SHARE = (0.3, 0.7)
+
+
+def cutmix(owner: Owner, n: int, rng: np.random.Generator) -> FloatArray:
+    """``n`` CutMix samples from pairs of the owner's public rows (a feature share for tables)."""
+    X = owner.X_public
+    if X.shape[0] < 2:
+        raise InvalidInput("SAC-m mixes pairs of the owner's rows; the model directory holds fewer than 2")
+    a = rng.integers(0, X.shape[0], n)
+    b = (a + rng.integers(1, X.shape[0], n)) % X.shape[0]  # never a row with itself
+    share = rng.uniform(*MIX_SHARE, n)
+    out = X[a].copy()
+    shape = owner.feature_space.image_shape
+    for i in range(n):
+        if shape is not None and len(shape) == 2:
+            h, w = shape
+            bh = max(1, round(h * np.sqrt(share[i])))
+            bw = max(1, round(w * np.sqrt(share[i])))
+            top, left = rng.integers(0, h - bh + 1), rng.integers(0, w - bw + 1)
+            box = np.zeros((h, w), dtype=bool)
+            box[top : top + bh, left : left + bw] = True
+            mask = box.ravel()
+        else:
+            mask = rng.random(X.shape[1]) < share[i]
+        out[i, mask] = X[b[i], mask]
+    return out
+
+
+def correlation(outputs: FloatArray) -> FloatArray:
+    """Cosine similarity of every pair of rows of ``outputs``."""
+    norms = np.linalg.norm(outputs, axis=1, keepdims=True)
+    unit = outputs / np.maximum(norms, 1e-12)
+    corr: FloatArray = unit @ unit.T
+    return corr
+
+
+class SampleCorrelation(OwnershipMethod):
+    """SAC-m (Guan et al. 2022): the correlation of the suspect's answers on CutMix samples.
+
+    Parameters
+    ----------
+    n_samples:
+        CutMix samples, one query each (the paper: 50 suffice).
+    answers:
+        ``probabilities`` (correlate probability vectors) or ``labels`` (one-hot labels;
+        works against label-only APIs).
+    """
+
+    tail: ClassVar[Literal["low"]] = "low"
+
+    def __init__(
+        self, *, n_samples: int = 100, answers: Literal["probabilities", "labels"] = "labels"
+    ) -> None:
+        if not isinstance(n_samples, int) or n_samples < 2:
+            raise InvalidInput("n_samples must be a whole number >= 2")
+        if answers not in ("probabilities", "labels"):
+            raise InvalidInput("answers must be 'probabilities' or 'labels'")
+        self.n_samples = n_samples
+        self.answers = answers
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "sac-m" if self.answers == "probabilities" else "sac-m-labels"
+
+    @property
+    def needs(self) -> Literal["labels", "probabilities"]:  # type: ignore[override]
+        return self.answers
+
+    def _outputs(self, answers: Answers, n_classes: int) -> FloatArray:
+        if self.answers == "labels":
+            return np.eye(n_classes)[answers.labels]
+        return answers.require_probabilities(self.name)
+
+    def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
+        rng = check_random_state(random_state)
+        X = cutmix(owner, self.n_samples, rng)
+        n_classes = len(owner.classes)
+        proba = owner.victim.predict_proba(X)
+        owner_answers = Answers(labels=np.argmax(proba, axis=1), probabilities=proba)
+        reference = correlation(self._outputs(owner_answers, n_classes))
+        return Evidence(self.name, X, {"reference": reference, "n_classes": n_classes})
+
+    def score(self, evidence: Evidence, answers: Answers) -> float:
+        outputs = self._outputs(answers, int(evidence.data["n_classes"]))
+        diff = np.abs(correlation(outputs) - evidence.data["reference"])
+        n = diff.shape[0]
+        return float(diff.sum() / (n * (n - 1)))  # the diagonal is 1 on both sides

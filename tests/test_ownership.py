@@ -1,0 +1,171 @@
+"""Ownership tests: methods, the null of independent models, p-values, the verify and zoo commands."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from scipy import stats
+
+from modelsteal.cli import main
+from modelsteal.datasets import load_dataset
+from modelsteal.datasets.thief import split_for_theft
+from modelsteal.errors import InvalidInput
+from modelsteal.oracle import LocalTransport, Oracle, OutputMode
+from modelsteal.ownership import (
+    METHODS,
+    NullDistribution,
+    Owner,
+    build_zoo,
+    load_zoo,
+    make_method,
+    null_distribution,
+)
+from modelsteal.ownership.suspects import open_suspect
+from modelsteal.victims import load_model_dir, save_model_dir, train_victim
+from tests.servers import create_key, gateway_server
+
+ZOO_SIZE = 8
+
+
+@pytest.fixture(scope="module")
+def owner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits softmax trained on half the training rows, the other half kept as its pool, and a zoo."""
+    data = load_dataset("digits")
+    owned, pool = split_for_theft(data, random_state=0)
+    victim = train_victim(owned, "softmax", seed=0)
+    out = tmp_path_factory.mktemp("own") / "owner"
+    save_model_dir(victim, owned, out, seed=0, pool=(pool.X, pool.y, "held-out rows"))
+    build_zoo(out, size=ZOO_SIZE, families=["softmax", "mlp"], random_state=0)
+    return out
+
+
+def _owner(path: Path) -> Owner:
+    md = load_model_dir(path)
+    return Owner(md.victim, tuple(str(c) for c in md.card["classes"]), md.X_eval)
+
+
+def test_the_null_gives_t_and_rank_p_values_and_says_how_big_a_zoo_must_be() -> None:
+    null = NullDistribution(np.array([0.10, 0.12, 0.11, 0.13, 0.09, 0.12]), tuple("abcdef"), "low")
+    mean, sd = 0.11166666666666668, np.std([0.10, 0.12, 0.11, 0.13, 0.09, 0.12], ddof=1)
+    expect = stats.t.cdf((0.05 - mean) / (sd * np.sqrt(1 + 1 / 6)), df=5)
+    assert null.p_value(0.05) == pytest.approx(expect)
+    assert null.p_value(0.05) < 0.01 < null.p_value(0.10)
+    assert null.empirical_p(0.05) == pytest.approx(1 / 7)  # never below 1/(N+1)
+    assert null.empirical_p(0.11) == pytest.approx(4 / 7)  # 0.09, 0.10 and 0.11 are as low, plus one
+    high = NullDistribution(np.array([0.5, 0.6, 0.55, 0.52, 0.58, 0.61]), tuple("abcdef"), "high")
+    assert high.p_value(0.95) < 1e-3 and high.p_value(0.3) > 0.9
+    with pytest.raises(InvalidInput, match="needs at least 99 independent models and the zoo has 6"):
+        null.check_size(0.01, "empirical")
+    null.check_size(0.01, "t")
+    with pytest.raises(InvalidInput, match="at least 5 independent models"):
+        NullDistribution(np.array([0.1, 0.2]), ("a", "b"), "low")
+    # leave one out: no independent of a tight null is accused; an outlier independent is
+    spread = NullDistribution(np.array([0.10, 0.11, 0.12, 0.10, 0.11, 0.12, 0.01]), tuple("abcdefg"), "low")
+    assert null.false_accusation_rate(0.01) == 0.0
+    assert spread.false_accusation_rate(0.01) == pytest.approx(1 / 7)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_convicts_the_owner_itself_and_counts_its_queries(name: str, owner_dir: Path) -> None:
+    """The contract: same evidence for the same seed; the exact query count; the owner's own model
+    is convicted; the statistic is the same in process and through an oracle; bad answers refused."""
+    method = make_method(name, n_samples=60)
+    owner = _owner(owner_dir)
+    evidence = method.prepare(owner, random_state=3)
+    assert np.array_equal(evidence.X, method.prepare(owner, random_state=3).X)
+    assert not np.array_equal(evidence.X, method.prepare(owner, random_state=4).X)
+    assert evidence.queries == 60
+    zoo = load_zoo(owner_dir / "zoo")
+    assert len(zoo) == ZOO_SIZE
+    null = null_distribution(method, evidence, zoo)
+    suspect = Oracle(LocalTransport(owner.victim))
+    verdict = method.verify(evidence, suspect, null, alpha=0.01)
+    assert verdict.queries == 60 == suspect.queries
+    assert verdict.stolen and verdict.p_value < 1e-4
+    assert verdict.statistic == pytest.approx(0.0 if method.tail == "low" else 1.0)
+    assert verdict.independents == ZOO_SIZE and 0.0 <= verdict.false_accusation_rate <= 1.0
+    # an independent the null never saw, trained on rows the owner never saw, is not accused at 1%
+    data = load_dataset("digits")
+    _, pool = split_for_theft(data, random_state=0)
+    other = train_victim(replace(data, X_train=pool.X, y_train=pool.y), "mlp", seed=9)
+    innocent = method.verify(evidence, Oracle(LocalTransport(other)), null, alpha=0.01)
+    assert not innocent.stolen and innocent.p_value > 0.01
+    if method.needs == "probabilities":
+        with pytest.raises(InvalidInput, match="label variant"):
+            method.verify(
+                evidence, Oracle(LocalTransport(owner.victim, output_mode=OutputMode("label"))), null
+            )
+
+
+def test_verify_over_http_counts_the_rows_the_suspects_api_logged(owner_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    with gateway_server([owner_dir], db) as (url, _):
+        key = create_key(db, "verifier")
+        suspect = open_suspect(url + "/v1/models/owner", load_model_dir(owner_dir), api_key=key)
+        method = make_method("sac-m", n_samples=40)
+        evidence = method.prepare(_owner(owner_dir), random_state=0)
+        null = null_distribution(method, evidence, load_zoo(owner_dir / "zoo"))
+        verdict = method.verify(evidence, suspect, null)
+        usage = httpx.get(url + "/v1/usage", headers={"Authorization": f"Bearer {key}"}).json()
+    assert verdict.stolen and verdict.queries == 40 == usage["rows"]
+
+
+def test_the_zoo_trains_on_rows_the_owner_never_saw_and_refuses_without_them(tmp_path: Path) -> None:
+    data = load_dataset("iris")
+    victim = train_victim(data, "softmax", seed=0)
+    bare = save_model_dir(victim, data, tmp_path / "bare", seed=0)
+    with pytest.raises(InvalidInput, match="train the owner with --victim-rows N"):
+        build_zoo(bare, size=2)
+    owned, pool = split_for_theft(data, random_state=0)
+    kept = save_model_dir(
+        train_victim(owned, "softmax", seed=0),
+        owned,
+        tmp_path / "kept",
+        seed=0,
+        pool=(pool.X, pool.y, "held out"),
+    )
+    written = build_zoo(kept, size=3, families=["softmax", "tree"], random_state=1)
+    assert [p.name for p in written] == [
+        "independent-000-softmax",
+        "independent-001-tree",
+        "independent-002-softmax",
+    ]
+    cards = [load_model_dir(p).card for p in written]
+    assert all(c["n_train"] == int(0.8 * pool.X.shape[0]) for c in cards)
+    assert cards[0]["details"]["independent_of"] == "kept"
+    with pytest.raises(InvalidInput, match="unknown family"):
+        build_zoo(kept, size=1, families=["resnet"])
+
+
+def test_verify_command_prints_the_verdict_and_refuses_bad_input_in_one_line(
+    owner_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(owner_dir), "--owner", str(owner_dir), "--queries", "50", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "a copy of owner by sac-m-labels" in out and "50 queries" in out
+    other = load_dataset("iris")
+    alien = save_model_dir(train_victim(other, "softmax", seed=0), other, tmp_path / "iris", seed=0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, message in [
+        (["verify", str(alien), "--owner", str(owner_dir)], "takes 4 features and the owner's model 64"),
+        (
+            ["verify", str(owner_dir), "--owner", str(owner_dir), "--null", "empirical"],
+            "needs at least 99 independent models and the zoo has 8",
+        ),
+        (
+            ["verify", str(owner_dir), "--owner", str(owner_dir), "--method", "nope"],
+            "unknown ownership method",
+        ),
+        (["verify", str(tmp_path / "missing"), "--owner", str(owner_dir)], "no suspect at"),
+        (["verify", str(owner_dir), "--owner", str(owner_dir), "--zoo", str(tmp_path)], "independent model"),
+        (["verify", str(owner_dir), "--owner", str(owner_dir), "--zoo", str(empty)], "needs at least 5"),
+        (["zoo", str(alien)], "--victim-rows"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, (argv, err)
