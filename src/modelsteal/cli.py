@@ -106,6 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="cnn: train a misinformation model (mass on wrong classes) for the adaptive_misinformation transform",
     )
     train.add_argument(
+        "--dp-epsilon",
+        type=float,
+        metavar="E",
+        help="cnn: train with DP-SGD (Opacus) to (E, --dp-delta)-differential privacy",
+    )
+    train.add_argument(
+        "--dp-delta", type=float, default=1e-5, metavar="D", help="cnn: DP-SGD's delta (default 1e-5)"
+    )
+    train.add_argument(
+        "--adversarial-training",
+        type=float,
+        metavar="EPS",
+        help="cnn: PGD adversarial training within an L-infinity radius of EPS times each feature's range",
+    )
+    train.add_argument(
         "--victim-rows",
         type=_positive_int,
         help="train on this many training rows; the rest become the thief's in-distribution pool",
@@ -460,9 +475,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         parse_feature_extraction(args.feature_extraction)  # before the data are read
         if args.model not in ("logreg", "softmax"):
             raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
-    if (args.outlier_exposure is not None or args.misinformation) and args.model != "cnn":
-        raise InvalidInput("--outlier-exposure and --misinformation go with --model cnn")
     options = TrainOptions(
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
+        adversarial_eps=args.adversarial_training,
         outlier_exposure=args.outlier_exposure,
         misinformation=args.misinformation,
         feature_extraction=args.feature_extraction,

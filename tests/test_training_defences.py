@@ -1,0 +1,79 @@
+"""Training-time obfuscation: DP-SGD through Opacus and PGD adversarial training (torch victims)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from modelsteal.cli import main
+from modelsteal.datasets import load_dataset
+from modelsteal.datasets.thief import split_for_theft
+from modelsteal.errors import InvalidInput
+from modelsteal.victims import TrainOptions, train_victim
+from modelsteal.victims.training import pgd
+from modelsteal.victims.training import test_accuracy as accuracy_of
+
+
+def test_dp_sgd_spends_the_asked_budget_records_it_and_costs_accuracy() -> None:
+    data = load_dataset("digits")
+    owned, _ = split_for_theft(data, random_state=0)
+    plain = train_victim(owned, "cnn", seed=0)
+    private = train_victim(owned, "cnn", seed=0, options=TrainOptions(dp_epsilon=8.0))
+    dp = private.details["dp_sgd"]
+    assert 7.0 < dp["epsilon_spent"] <= 8.0 and dp["delta"] == 1e-5 and dp["accountant"] == "rdp"
+    assert dp["noise_multiplier"] > 0.5 and dp["secure_mode"] is False
+    again = train_victim(owned, "cnn", seed=0, options=TrainOptions(dp_epsilon=8.0))
+    assert np.allclose(private.predict_proba(data.X_test), again.predict_proba(data.X_test))  # per seed
+    assert accuracy_of(private, data) < accuracy_of(plain, data) - 0.02  # privacy is paid in accuracy
+    tighter = train_victim(owned, "cnn", seed=0, options=TrainOptions(dp_epsilon=1.0))
+    assert tighter.details["dp_sgd"]["noise_multiplier"] > 2 * dp["noise_multiplier"]
+
+
+def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
+    data = load_dataset("digits")
+    owned, _ = split_for_theft(data, random_state=0)
+    plain = train_victim(owned, "cnn", seed=0)
+    robust = train_victim(owned, "cnn", seed=0, options=TrainOptions(adversarial_eps=0.1))
+    assert robust.details["adversarial_training"]["eps"] == 0.1
+    space = data.feature_space
+    lo = torch.tensor(space.lower, dtype=torch.float32)
+    hi = torch.tensor(space.upper, dtype=torch.float32)
+    X = torch.tensor(data.X_test[:300], dtype=torch.float32)
+    y = torch.tensor(data.y_test[:300])
+
+    def robust_accuracy(victim: object) -> float:
+        net = victim.module  # type: ignore[attr-defined]
+        adv = pgd(net, X, y, 0.1 * (hi - lo), lo, hi, torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            return float((net(adv).argmax(1) == y).float().mean())
+
+    assert robust_accuracy(robust) > robust_accuracy(plain) + 0.2
+    assert accuracy_of(robust, data) > 0.85
+
+
+@pytest.mark.parametrize(
+    ("family", "options", "message"),
+    [
+        ("softmax", TrainOptions(dp_epsilon=8.0), "go with --model cnn"),
+        ("cnn", TrainOptions(dp_epsilon=0.0), "--dp-epsilon must be a positive number"),
+        ("cnn", TrainOptions(dp_epsilon=8.0, dp_delta=1.5), "--dp-delta must lie in"),
+        ("cnn", TrainOptions(dp_epsilon=8.0, misinformation=True), "drop the other training options"),
+        ("cnn", TrainOptions(adversarial_eps=1.5), "--adversarial-training EPS"),
+    ],
+)
+def test_bad_training_options_are_refused(family: str, options: TrainOptions, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        train_victim(load_dataset("digits"), family, seed=0, options=options)
+
+
+def test_train_command_writes_the_privacy_budget_to_the_card(tmp_path: Path) -> None:
+    out = tmp_path / "private"
+    argv = ["train", "--dataset", "digits", "--model", "cnn", "--dp-epsilon", "4", "--out", str(out)]
+    assert main(argv) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["details"]["dp_sgd"]["epsilon"] == 4.0
+    assert card["details"]["dp_sgd"]["epsilon_spent"] <= 4.0
