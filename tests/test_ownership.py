@@ -13,6 +13,7 @@ from scipy import stats
 from modelsteal.cli import main
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
+from modelsteal.defenses.transforms import protect
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
 from modelsteal.ownership import (
@@ -69,20 +70,44 @@ def test_the_null_gives_t_and_rank_p_values_and_says_how_big_a_zoo_must_be() -> 
     assert spread.false_accusation_rate(0.01) == pytest.approx(1 / 7)
 
 
+@pytest.fixture(scope="module")
+def watermarked(owner_dir: Path) -> tuple[Path, object]:
+    """The owner's API with a DAWN watermark (5% of answers) after a key asked 2,500 rows."""
+    store = owner_dir.parent / "watermarks.db"
+    api = protect(
+        load_model_dir(owner_dir).victim,
+        [{"dawn": {"secret": "owner-secret", "store": str(store), "share": 0.05}}],
+        key="thief",
+    )
+    pool = load_model_dir(owner_dir)
+    Oracle(LocalTransport(api)).query(
+        np.vstack([pool.X_eval, pool.feature_space.sample_uniform(1600, random_state=0)])
+    )
+    return store, api
+
+
+def _method(name: str, store: Path) -> object:
+    return make_method(name, n_samples=60, **({"store": str(store)} if name == "dawn" else {}))
+
+
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_every_method_convicts_the_owner_itself_and_counts_its_queries(name: str, owner_dir: Path) -> None:
-    """The contract: same evidence for the same seed; the exact query count; the owner's own model
-    is convicted; the statistic is the same in process and through an oracle; bad answers refused."""
-    method = make_method(name, n_samples=60)
+def test_every_method_convicts_a_perfect_copy_and_counts_its_queries(
+    name: str, owner_dir: Path, watermarked: tuple
+) -> None:  # type: ignore[type-arg]
+    """The contract: the same evidence for the same seed; the exact query count; a perfect copy
+    (the owner's model; for an API watermark, the API as the watermarked key saw it) convicted;
+    an independent the null never saw acquitted; answers a method cannot read refused."""
+    store, api = watermarked
+    method = _method(name, store)
     owner = _owner(owner_dir)
     evidence = method.prepare(owner, random_state=3)
     assert np.array_equal(evidence.X, method.prepare(owner, random_state=3).X)
-    assert not np.array_equal(evidence.X, method.prepare(owner, random_state=4).X)
     assert evidence.queries == 60
     zoo = load_zoo(owner_dir / "zoo")
     assert len(zoo) == ZOO_SIZE
     null = null_distribution(method, evidence, zoo)
-    suspect = Oracle(LocalTransport(owner.victim))
+    copy = api if name == "dawn" else owner.victim
+    suspect = Oracle(LocalTransport(copy))
     verdict = method.verify(evidence, suspect, null, alpha=0.01)
     assert verdict.queries == 60 == suspect.queries
     assert verdict.stolen and verdict.p_value < 1e-4
@@ -99,6 +124,52 @@ def test_every_method_convicts_the_owner_itself_and_counts_its_queries(name: str
             method.verify(
                 evidence, Oracle(LocalTransport(owner.victim, output_mode=OutputMode("label"))), null
             )
+
+
+def test_dawn_names_the_key_whose_answers_trained_the_copy(owner_dir: Path, tmp_path: Path) -> None:
+    """Through the gateway: a thief steals with Knockoff on one key while an honest key asks
+    test rows; the copy repeats the thief's watermarks, and the verdict names the thief."""
+    from modelsteal.attacks import make_attack
+    from modelsteal.gateway import Gateway, Policy
+    from modelsteal.gateway.service import ServedModel
+    from modelsteal.gateway.store import Store
+    from modelsteal.gateway.transport import GatewayTransport
+    from modelsteal.stolen.net import StolenNet
+    from modelsteal.victims.base import SklearnVictim
+
+    md = load_model_dir(owner_dir)
+    store = tmp_path / "wm.db"
+    tier = {
+        "output": {"kind": "label"},
+        "transforms": [{"dawn": {"secret": "gateway-secret", "store": str(store), "share": 0.03}}],
+    }
+    gateway = Gateway(
+        [ServedModel("digits", md.victim, tuple(md.card["classes"]))],
+        policy=Policy.from_dict({"tiers": {"default": tier}}),
+        store=Store(tmp_path / "g.db"),
+    )
+    data = load_dataset("digits")
+    _, pool = split_for_theft(data, random_state=0)
+    thief = GatewayTransport(gateway, gateway.store.create_key("thief"), "digits")
+    honest = GatewayTransport(gateway, gateway.store.create_key("honest"), "digits")
+    Oracle(honest).query(md.X_eval[:300])
+    # a thief who fits its answers closely (no augmentation, long training) learns the watermarks;
+    # bench/ownership.py shows what the default, augmented Knockoff keeps of them
+    student = StolenNet(shift=0, noise=0.0, epochs=150, weight_decay=0.0)
+    knockoff = make_attack("knockoff", pool=pool, student=student)
+    result = knockoff.run(Oracle(thief), budget=len(pool.X), random_state=0)
+    copy = SklearnVictim(result.model, md.feature_space, family="copy")
+    method = make_method("dawn", store=str(store))
+    evidence = method.prepare(_owner(owner_dir))
+    keys = set(evidence.data["keys"].tolist())
+    assert keys == {"thief", "honest"}
+    null = null_distribution(method, evidence, load_zoo(owner_dir / "zoo"))
+    verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null)
+    assert verdict.stolen and verdict.details["key"] == "thief"
+    by_key = verdict.details["by_key"]
+    assert by_key["thief"]["p_value"] < 1e-6 < by_key["honest"]["p_value"]
+    independent = train_victim(replace(data, X_train=pool.X, y_train=pool.y), "softmax", seed=3)
+    assert not method.verify(evidence, Oracle(LocalTransport(independent)), null).stolen
 
 
 def test_verify_over_http_counts_the_rows_the_suspects_api_logged(owner_dir: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from modelsteal.attacks import make_attack
 from modelsteal.defenses.transforms import (
     TRANSFORMS,
     AdaptiveMisinformation,
+    ApiWatermark,  # noqa: F401  (eval of a repr in the contract)
     LogitNoise,
     PredictionPoisoning,
     ReverseSigmoid,
@@ -36,6 +37,7 @@ SETTINGS: dict[str, dict[str, object]] = {
     "reverse_sigmoid": {"beta": 0.7, "gamma": 0.2},
     "mad": {"epsilon": 0.8},
     "adaptive_misinformation": {"tau": 0.9, "nu": 50.0, "model": "MISINFORMATION"},
+    "dawn": {"secret": "contract-secret", "store": "WATERMARKS", "share": 0.05},
 }
 #: more settings held to the same contract
 VARIANTS: list[tuple[str, dict[str, object]]] = [
@@ -67,7 +69,8 @@ def misinformation_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_transform(name: str, params: dict[str, object], misinformation: Path) -> object:
-    kwargs = {k: str(misinformation) if v == "MISINFORMATION" else v for k, v in params.items()}
+    stand_ins = {"MISINFORMATION": str(misinformation), "WATERMARKS": str(misinformation.parent / "wm.db")}
+    kwargs = {k: stand_ins.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
     return TRANSFORMS[name](**kwargs)  # type: ignore[arg-type]
 
 
@@ -146,6 +149,12 @@ def test_defences_cost_exact_equation_solving_its_fidelity(digits: tuple) -> Non
             [{"adaptive_misinformation": {"tau": 0.5, "model": "/no/such/dir"}}],
             "model /no/such/dir: .*train one",
         ),
+        ([{"dawn": {"secret": "short", "store": "w.db"}}], "secret must be a string of at least 8"),
+        (
+            [{"dawn": {"secret": "long-enough", "store": "w.db", "share": 0}}],
+            r"share must be a number in \(0, 0.5\]",
+        ),
+        ([{"dawn": {"secret": "long-enough"}}], "dawn: .*store"),
         ([{"noise": 3}], "parameters must be a mapping"),
         ({"noise": {"sigma": 1}}, "must be a list"),
         ([{"noise": {"sigma": 1}, "reverse_sigmoid": {}}], "each entry is one"),

@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--zoo", type=Path, help="the independent models (default OWNER/zoo)")
     verify.add_argument(
+        "--watermarks", type=Path, help="--method dawn: the store the API's dawn transform wrote"
+    )
+    verify.add_argument(
         "--seed", type=_positive_int, default=0, help="the owner's secret seed for the queries"
     )
     verify.add_argument("--api-key", help="for an http:// suspect (or $MODELSTEAL_API_KEY)")
@@ -1101,7 +1104,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise InvalidInput("--alpha must lie in (0, 1), e.g. 0.01")
     _torch_single_thread()
     owner_dir = load_model_dir(args.owner)
-    method = make_method(args.method, n_samples=args.queries)
+    options: dict[str, Any] = {"n_samples": args.queries}
+    if args.method == "dawn":
+        if args.watermarks is None:
+            raise InvalidInput(
+                "--method dawn needs --watermarks FILE, the store the API's dawn transform wrote"
+            )
+        options["store"] = args.watermarks
+    elif args.watermarks is not None:
+        raise InvalidInput("--watermarks goes with --method dawn")
+    method = make_method(args.method, **options)
     zoo = load_zoo(args.zoo if args.zoo is not None else args.owner / "zoo", owner_dir)
     owner = Owner(owner_dir.victim, tuple(str(c) for c in owner_dir.card["classes"]), owner_dir.X_eval)
     evidence = method.prepare(owner, random_state=args.seed)
@@ -1131,6 +1143,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         f"{null.statistics.std(ddof=1):.4f}); {verdict.queries} queries, {verdict.seconds:.2f} s; "
         f"false-accusation rate at alpha on the independents (leave one out): {verdict.false_accusation_rate:.1%}"
     )
+    if "key" in verdict.details:
+        named = verdict.details["by_key"][verdict.details["key"]]
+        print(
+            f"watermarks: {verdict.details['matches']} of {verdict.details['watermarks']} answered as the API "
+            f"watermarked them (chance {verdict.details['chance']:.3f}); the most of them were answered to key "
+            f"{verdict.details['key']!r}: {named['matches']} of {named['watermarks']} (p = {named['p_value']:.3g})"
+        )
     if args.json:
         print(json.dumps({**verdict.to_dict(), "suspect": args.suspect}, sort_keys=True, default=float))
     return 0

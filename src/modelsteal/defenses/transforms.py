@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.defenses.api_watermark import ApiWatermark
 from modelsteal.defenses.misinformation import AdaptiveMisinformation
 from modelsteal.defenses.poisoning import PredictionPoisoning
 from modelsteal.defenses.transform_base import (
@@ -49,6 +50,7 @@ __all__ = [
     "FLOOR",
     "TRANSFORMS",
     "AdaptiveMisinformation",
+    "ApiWatermark",
     "LogitNoise",
     "PredictionPoisoning",
     "ReverseSigmoid",
@@ -121,7 +123,8 @@ class ReverseSigmoid(Transform):
 
 
 TRANSFORMS: dict[str, type[Transform]] = {
-    cls.name: cls for cls in (LogitNoise, ReverseSigmoid, PredictionPoisoning, AdaptiveMisinformation)
+    cls.name: cls
+    for cls in (LogitNoise, ReverseSigmoid, PredictionPoisoning, AdaptiveMisinformation, ApiWatermark)
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelsteal.errors import InvalidInput
+from modelsteal.ownership.api_watermark import DawnVerification
 from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict
 from modelsteal.ownership.fingerprints import SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
@@ -14,6 +15,7 @@ from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
 METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
     "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
+    "dawn": (DawnVerification, {}),
 }
 
 
@@ -27,6 +29,7 @@ def make_method(name: str, **options: Any) -> OwnershipMethod:
 
 __all__ = [
     "METHODS",
+    "DawnVerification",
     "Evidence",
     "NullDistribution",
     "Owner",

@@ -79,6 +79,8 @@ class Verdict:
     seconds: float
     independents: int
     false_accusation_rate: float
+    #: what a method adds (a watermark's matches per API key, say)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -109,8 +111,15 @@ class OwnershipMethod(ABC):
         inner = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({inner})"
 
-    def statistic(self, evidence: Evidence, oracle: Oracle) -> float:
-        """Query the suspect behind ``oracle`` with the evidence and score its answers."""
+    def judge(
+        self, statistic: float, evidence: Evidence, answers: Answers, null: NullDistribution, mode: Mode
+    ) -> tuple[float, dict[str, Any]]:
+        """The p-value of ``statistic`` and any details; by default from the null (``null.py``).
+        A method with an exact test (a watermark's binomial) overrides this."""
+        return null.p(statistic, mode), {}
+
+    def ask(self, evidence: Evidence, oracle: Oracle) -> Answers:
+        """The suspect's answers to the evidence's queries, checked to be what the method reads."""
         if evidence.method != self.name:
             raise InvalidInput(f"this evidence was made by {evidence.method}, not {self.name}")
         info = oracle.info
@@ -119,8 +128,11 @@ class OwnershipMethod(ABC):
                 f"{self.name} needs probabilities and the suspect answers with {info.output_mode.kind}: "
                 "use the method's label variant"
             )
-        answers = oracle.query(evidence.X)
-        return float(self.score(evidence, answers))
+        return oracle.query(evidence.X)
+
+    def statistic(self, evidence: Evidence, oracle: Oracle) -> float:
+        """Query the suspect behind ``oracle`` with the evidence and score its answers."""
+        return float(self.score(evidence, self.ask(evidence, oracle)))
 
     def verify(
         self,
@@ -139,12 +151,13 @@ class OwnershipMethod(ABC):
         null.check_size(alpha, mode)
         started = time.perf_counter()
         before = suspect.queries
-        stat = self.statistic(evidence, suspect)
-        p = null.p(stat, mode)
+        answers = self.ask(evidence, suspect)
+        stat = float(self.score(evidence, answers))
+        p, details = self.judge(stat, evidence, answers, null, mode)
         return Verdict(
             method=self.name,
             statistic=stat,
-            p_value=null.p_value(stat),
+            p_value=p,
             empirical_p=null.empirical_p(stat),
             alpha=alpha,
             mode=mode,
@@ -152,5 +165,12 @@ class OwnershipMethod(ABC):
             queries=suspect.queries - before,
             seconds=time.perf_counter() - started,
             independents=null.size,
-            false_accusation_rate=null.false_accusation_rate(alpha, mode),
+            false_accusation_rate=self.false_accusation_rate(evidence, null, alpha, mode),
+            details=details,
         )
+
+    def false_accusation_rate(
+        self, evidence: Evidence, null: NullDistribution, alpha: float, mode: Mode
+    ) -> float:
+        """Share of independents accused at ``alpha`` by a null of the others (leave one out)."""
+        return null.false_accusation_rate(alpha, mode)

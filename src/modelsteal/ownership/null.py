@@ -52,6 +52,8 @@ class NullDistribution:
     statistics: NDArray[np.float64]
     names: tuple[str, ...]
     tail: Tail
+    #: each independent's labels on the evidence (for methods that test per part, as DAWN per key)
+    labels: tuple[NDArray[np.int64], ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.statistics) != len(self.names):
@@ -95,7 +97,8 @@ class NullDistribution:
 
     def without(self, i: int) -> NullDistribution:
         keep = [j for j in range(self.size) if j != i]
-        return NullDistribution(self.statistics[keep], tuple(self.names[j] for j in keep), self.tail)
+        labels = None if self.labels is None else tuple(self.labels[j] for j in keep)
+        return NullDistribution(self.statistics[keep], tuple(self.names[j] for j in keep), self.tail, labels)
 
     def false_accusation_rate(self, alpha: float, mode: Mode = "t") -> float:
         """Share of independents a null of the others would accuse at ``alpha`` (leave one out)."""

@@ -126,7 +126,10 @@ def null_distribution(
     method: OwnershipMethod, evidence: Evidence, independents: Sequence[tuple[str, Any]]
 ) -> NullDistribution:
     """``method``'s statistic on each independent model, answered as a label or probability API."""
-    stats = []
+    stats, labels = [], []
     for _, victim in independents:
-        stats.append(method.statistic(evidence, Oracle(LocalTransport(victim))))
-    return NullDistribution(np.asarray(stats), tuple(name for name, _ in independents), method.tail)
+        answers = method.ask(evidence, Oracle(LocalTransport(victim)))
+        stats.append(float(method.score(evidence, answers)))
+        labels.append(answers.labels)
+    names = tuple(name for name, _ in independents)
+    return NullDistribution(np.asarray(stats), names, method.tail, tuple(labels))
