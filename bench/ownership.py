@@ -1,0 +1,310 @@
+"""Is that model a copy of mine? SAC-m against stolen copies and independent models.
+
+Run: ``.venv/bin/python bench/ownership.py [--quick] [--markdown]`` (``--quick``: digits only,
+about three minutes; the full run adds the mnist5k CNN).
+
+For each owner (a model trained on half of a data set's training rows, the other half kept
+as its pool): a zoo of ``--zoo`` independent models trained on that pool (the owner's
+family and others, different seeds and row subsets: the hard case of same-distribution
+models), and stolen copies made through the owner's API by Knockoff (labels and
+probabilities, from the natural pool and from off-distribution pools), Copycat and Jacobian
+augmentation, over ``--seeds`` seeds. Each method queries every model with the same
+``--queries`` CutMix samples. Copies are judged against the whole zoo; each independent
+against the zoo without it (leave one out), which gives the negatives of the ROC and the
+false-accusation rate. Printed: per method and kind of suspect, the median p-value, the
+share convicted at p < 0.01, queries and seconds; per method, the AUC and the TPR at the
+lowest FPR the zoo resolves. A plot (``bench/out/ownership.png`` and ``.svg``) shows each
+suspect's p-value by kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from modelsteal.attacks import make_attack
+from modelsteal.datasets import load_dataset
+from modelsteal.datasets.thief import make_pool, split_for_theft
+from modelsteal.oracle import LocalTransport, Oracle
+from modelsteal.ownership import Owner, build_zoo, load_zoo, make_method, null_distribution
+from modelsteal.ownership.api_watermark import DawnVerification
+from modelsteal.report import print_table
+from modelsteal.victims import load_model_dir, save_model_dir, train_victim
+from modelsteal.victims.base import SklearnVictim
+
+OUT = Path(__file__).parent / "out"
+METHODS = ("sac-m-labels", "sac-m", "dawn")
+ALPHA = 0.01
+#: (label, attack, answers, pool kind or None, budget or None for the whole pool, fits its answers)
+THEFTS: list[tuple[str, str, str, str | None, int | None, bool]] = [
+    ("knockoff labels 1000", "knockoff", "label", "in-distribution", 1000, False),
+    ("knockoff proba 1000", "knockoff", "probabilities", "in-distribution", 1000, False),
+    ("knockoff proba whole pool", "knockoff", "probabilities", "in-distribution", None, False),
+    ("knockoff labels whole pool, fitted", "knockoff", "label", "in-distribution", None, True),
+    ("knockoff proba whole pool, fitted", "knockoff", "probabilities", "in-distribution", None, True),
+    ("copycat labels 1000", "copycat", "label", "in-distribution", 1000, False),
+    ("knockoff proba patches 1000", "knockoff", "probabilities", "patches", 1000, False),
+    ("knockoff labels resized 1000", "knockoff", "label", "resized", 1000, False),
+    ("jacobian labels 1000", "jacobian", "label", None, 1000, False),
+]
+#: the DAWN transform every theft goes through (its records name the thief's key)
+DAWN_SECRET = "bench-owner-secret"
+OWNERS = {"digits": "mlp", "mnist5k": "cnn"}
+
+
+def steal(
+    gateway: Any,
+    data: Any,
+    key: str,
+    theft: tuple[str, str, str, str | None, int | None, bool],
+    pool: Any,
+    seed: int,
+    space: Any,
+) -> Any:
+    """A copy stolen through the gateway on its own key (tier: the theft's answers)."""
+    from modelsteal.gateway.transport import GatewayTransport
+    from modelsteal.stolen.net import StolenNet
+
+    _, attack, answers, pool_kind, budget, fitted = theft
+    transport = GatewayTransport(gateway, gateway.store.create_key(key, answers), "owner")
+    options: dict[str, Any] = {}
+    if fitted:  # no augmentation, long training: the copy fits every answer it bought
+        options["student"] = StolenNet(shift=0, noise=0.0, epochs=150, weight_decay=0.0)
+    if pool_kind == "in-distribution":
+        options["pool"] = pool
+    elif pool_kind is not None:
+        options["pool"] = make_pool(pool_kind, data, n=2000, random_state=seed)
+    n = budget if budget is not None else pool.X.shape[0]
+    result = make_attack(attack, **options).run(Oracle(transport, max_batch=100), budget=n, random_state=seed)
+    return SklearnVictim(result.model, space, family="copy")
+
+
+def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    data = load_dataset(name)
+    owned, pool = split_for_theft(data, random_state=0)
+    victim = train_victim(owned, OWNERS[name], seed=0)
+    owner_path = save_model_dir(
+        victim, owned, workdir / f"{name}-owner", seed=0, pool=(pool.X, pool.y, "held-out rows")
+    )
+    gateway, store = dawn_gateway(victim, data.class_names, workdir / f"{name}-watermarks.db", args.share)
+    started = time.perf_counter()
+    build_zoo(owner_path, size=args.zoo, random_state=0)
+    zoo_seconds = time.perf_counter() - started
+    md = load_model_dir(owner_path)
+    zoo = load_zoo(owner_path / "zoo", md)
+    print(f"{name}: zoo of {len(zoo)} in {zoo_seconds:.0f} s", file=sys.stderr)
+    honest_clients(gateway, data)
+    copies: list[tuple[str, Any, float, str]] = []
+    for theft in THEFTS:
+        for seed in range(args.seeds):
+            key = f"{theft[0]} #{seed}"
+            copy = steal(gateway, owned, key, theft, pool, seed, md.feature_space)
+            fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
+            copies.append((theft[0], copy, fidelity, key))
+        print(f"{name}: {theft[0]} stolen", file=sys.stderr)
+    owner = Owner(md.victim, tuple(str(c) for c in md.card["classes"]), md.X_eval)
+    out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}}
+    for method_name in METHODS:
+        options: dict[str, Any] = (
+            {"store": str(store)} if method_name == "dawn" else {"n_samples": args.queries}
+        )
+        method = make_method(method_name, **options)
+        evidence = method.prepare(owner, random_state=args.seed)
+        null = null_distribution(method, evidence, zoo)
+        rows = []
+        for label, copy, fidelity, key in copies:
+            verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=ALPHA)
+            named = verdict.details.get("key")
+            rows.append(
+                {
+                    "kind": label,
+                    "p": verdict.p_value,
+                    "fidelity": fidelity,
+                    "queries": verdict.queries,
+                    "seconds": verdict.seconds,
+                    "named": None if named is None else named == key,
+                }
+            )
+        negatives = []
+        for i in range(null.size):
+            if isinstance(method, DawnVerification):  # the exact binomial test, chance from the others
+                p_left = method.left_out_p_values(evidence, null)[i]
+            else:
+                p_left = null.without(i).p_value(float(null.statistics[i]))
+            negatives.append(
+                {
+                    "kind": "independent (left out)",
+                    "p": p_left,
+                    "fidelity": float("nan"),
+                    "queries": evidence.queries,
+                    "seconds": 0.0,
+                    "named": None,
+                }
+            )
+        p_pos = np.array([r["p"] for r in rows])
+        p_neg = np.array([r["p"] for r in negatives])
+        labels = np.r_[np.ones(p_pos.size), np.zeros(p_neg.size)]
+        auc = float(roc_auc_score(labels, -np.log(np.r_[p_pos, p_neg] + 1e-300)))
+        threshold = np.sort(p_neg)[0]  # below every independent: FPR 0 of the zoo
+        out["methods"][method_name] = {
+            "rows": rows,
+            "negatives": negatives,
+            "auc": auc,
+            "tpr_at_zero_fpr": float(np.mean(p_pos < threshold)),
+            "false_accusation": float(np.mean(p_neg < ALPHA)),
+            "watermarks": evidence.queries if method_name == "dawn" else None,
+        }
+    return out
+
+
+def dawn_gateway(victim: Any, classes: tuple[str, ...], store: Path, share: float) -> tuple[Any, Path]:
+    """The owner's API: a label tier and a probability tier, both behind the DAWN watermark."""
+    from modelsteal.gateway import Gateway, Policy
+    from modelsteal.gateway.service import ServedModel
+    from modelsteal.gateway.store import Store
+
+    dawn = [{"dawn": {"secret": DAWN_SECRET, "store": str(store), "share": share}}]
+    roomy = {"key_limits": ["1000000/hour"], "ip_limits": ["1000000/hour"], "transforms": dawn}
+    tiers = {"label": {**roomy, "output": {"kind": "label"}}, "probabilities": roomy}
+    policy = Policy.from_dict({"tiers": tiers})
+    gateway = Gateway(
+        [ServedModel("owner", victim, classes)], policy=policy, store=Store(store.with_suffix(".gw"))
+    )
+    return gateway, store
+
+
+def honest_clients(gateway: Any, data: Any) -> None:
+    """Three honest keys asking natural rows: their watermarks are in the store too."""
+    from modelsteal.gateway.transport import GatewayTransport
+    from modelsteal.traffic import benign_clients
+
+    for client in benign_clients(data.X_test, data.y_test, n_clients=3, queries=300, random_state=0):
+        transport = GatewayTransport(gateway, gateway.store.create_key(client.name, "label"), "owner")
+        for batch in client.batched():
+            transport.send(batch)
+
+
+def plot(results: dict[str, dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(exist_ok=True)
+    methods = tuple(METHODS)
+    kinds = [t[0] for t in THEFTS] + ["independent (left out)"]
+    fig, axes = plt.subplots(len(results), len(methods), figsize=(12, 4.2 * len(results)), squeeze=False)
+    for r, (owner, res) in enumerate(results.items()):
+        for c, method in enumerate(methods):
+            ax = axes[r][c]
+            m = res["methods"][method]
+            for k, kind in enumerate(kinds):
+                ps = [row["p"] for row in m["rows"] + m["negatives"] if row["kind"] == kind]
+                colour = "C3" if kind.startswith("independent") else "C0"
+                ax.scatter(np.maximum(ps, 1e-12), [k] * len(ps), color=colour, alpha=0.7, s=22)
+            ax.axvline(ALPHA, color="k", linestyle="--", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_yticks(range(len(kinds)))
+            ax.set_yticklabels(kinds if c == 0 else [], fontsize=8)
+            ax.set_xlabel("p-value (log; dashed: 0.01; left is 'a copy')")
+            ax.set_title(f"{owner}: {method} (AUC {m['auc']:.2f})", fontsize=10)
+            ax.grid(alpha=0.3)
+    fig.suptitle("Ownership: p-values of stolen copies (blue) and independent models (red)")
+    fig.tight_layout()
+    for suffix in ("png", "svg"):
+        fig.savefig(OUT / f"ownership.{suffix}", dpi=110)
+    print(f"wrote {OUT / 'ownership'}.png and .svg", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="digits only")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--zoo", type=int, default=20, help="independent models per owner (default 20)")
+    parser.add_argument("--seeds", type=int, default=2, help="copies per kind of theft (default 2)")
+    parser.add_argument("--queries", type=int, default=100, help="queries per method (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="the owner's seed for its queries")
+    parser.add_argument("--only", help="one owner: digits or mnist5k")
+    parser.add_argument("--share", type=float, default=0.005, help="DAWN's watermarked share (default 0.005)")
+    parser.add_argument("--mix", help="CutMix's share from the second image, LO,HI (default 0.3,0.7)")
+    args = parser.parse_args()
+    if args.mix:
+        from modelsteal.ownership import fingerprints
+
+        lo, hi = (float(x) for x in args.mix.split(","))
+        fingerprints.MIX_SHARE = (lo, hi)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        owners = ("digits",) if args.quick else ("digits", "mnist5k")
+        for name in (args.only,) if args.only else owners:
+            results[name] = run_owner(name, args, Path(tmp))
+    for owner, res in results.items():
+        cells = []
+        for method, m in res["methods"].items():
+            for kind in [t[0] for t in THEFTS] + ["independent (left out)"]:
+                rs = [r for r in m["rows"] + m["negatives"] if r["kind"] == kind]
+                fid = [r["fidelity"] for r in rs if not np.isnan(r["fidelity"])]
+                named = [r["named"] for r in rs if r.get("named") is not None]
+                cells.append(
+                    [
+                        method,
+                        kind,
+                        f"{100 * np.mean(fid):.1f}" if fid else "-",
+                        f"{np.median([r['p'] for r in rs]):.2g}",
+                        f"{sum(r['p'] < ALPHA for r in rs)} of {len(rs)}",
+                        f"{sum(named)} of {len(named)}" if named else "-",
+                        str(rs[0]["queries"]),
+                        f"{np.mean([r['seconds'] for r in rs]):.3f}",
+                    ]
+                )
+        print_table(
+            f"Ownership on {owner}: SAC-m ({args.queries} queries) and DAWN (share {args.share}) against a zoo "
+            f"of {args.zoo} (this machine)",
+            [
+                "method",
+                "suspect",
+                "copy fidelity %",
+                "median p",
+                f"p < {ALPHA}",
+                "thief's key named",
+                "queries",
+                "seconds",
+            ],
+            cells,
+            markdown=args.markdown,
+        )
+        summary = [
+            [method, f"{m['auc']:.3f}", f"{m['tpr_at_zero_fpr']:.0%}", f"{m['false_accusation']:.0%}"]
+            for method, m in res["methods"].items()
+        ]
+        print_table(
+            f"{owner}: copies against independents (zoo of {args.zoo}, {args.seeds} copies per theft)",
+            [
+                "method",
+                "AUC",
+                f"TPR below every independent (FPR 0 of {args.zoo})",
+                "independents accused at 0.01 (leave one out)",
+            ],
+            summary,
+            markdown=args.markdown,
+        )
+    plot(results)
+    print(f"total {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
