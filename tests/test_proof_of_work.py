@@ -104,25 +104,21 @@ def test_puzzles_price_any_work_closely_and_vary_little() -> None:
     assert np.std(spent) < 0.45 * 4096  # one 12-bit HashCash puzzle would spread about 4096
 
 
+def pow_gateway(victim: object, data: object, where: Path, tier: dict) -> Gateway:  # type: ignore[type-arg]
+    """A gateway serving ``victim`` as "digits" with one tier ``tier`` (its proof of work included)."""
+    policy = Policy.from_dict({"tiers": {"default": tier}})
+    served = ServedModel("digits", victim, data.class_names)  # type: ignore[attr-defined]
+    return Gateway([served], policy=policy, store=Store(where / "g"))
+
+
 def test_each_answer_carries_the_next_challenge_so_a_steady_client_never_waits(
     tmp_path: Path, victim_factory: Callable
 ) -> None:
     victim, data = victim_factory("digits", "softmax")
-    policy = Policy.from_dict(
-        {
-            "tiers": {
-                "default": {
-                    "key_limits": ["400/hour"],
-                    "proof_of_work": {"base_bits": 4, "uncertain_bits": 0, "secret": "s"},
-                }
-            }
-        }
-    )
-    gateway = Gateway(
-        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "g")
-    )
+    tier = {"key_limits": ["400/hour"], "proof_of_work": {"base_bits": 4, "uncertain_bits": 0, "secret": "s"}}
+    gateway = pow_gateway(victim, data, tmp_path, tier)
     transport = GatewayTransport(gateway, gateway.store.create_key("c"), "digits")
-    work = policy.tiers["default"].proof_of_work
+    work = gateway.policy.tiers["default"].proof_of_work
     assert work is not None
     sizes = [10, 12, 8, 10, 11, 9, 10, 10, 12, 10]
     for n in sizes:
@@ -170,12 +166,8 @@ def test_difficulty_grows_with_what_the_client_took() -> None:
 
 def test_rows_the_model_doubts_cost_more_work(tmp_path: Path, victim_factory: Callable) -> None:
     victim, data = victim_factory("digits", "softmax")
-    policy = Policy.from_dict(
-        {"tiers": {"default": {"proof_of_work": {"base_bits": 6, "uncertain_bits": 4, "confident": 0.7}}}}
-    )
-    gateway = Gateway(
-        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "g")
-    )
+    work = {"base_bits": 6, "uncertain_bits": 4, "confident": 0.7}
+    gateway = pow_gateway(victim, data, tmp_path, {"proof_of_work": work})
     gateway.store.create_key("c")
     top = victim.predict_proba(data.X_test).max(axis=1)
     sure, unsure = data.X_test[top > 0.99][:8], data.X_test[top < 0.7][:8]
@@ -292,20 +284,9 @@ def test_a_thief_splitting_its_budget_over_keys_pays_less_work(
     from modelsteal.oracle import SplitTransport
 
     victim, data = victim_factory("digits", "softmax")
-    policy = Policy.from_dict(
-        {
-            "tiers": {
-                "default": {
-                    "key_limits": ["100000/hour"],
-                    "ip_limits": ["1000000/hour"],
-                    "proof_of_work": {"base_bits": 4, "free_rows": 50, "uncertain_bits": 0, "secret": "s"},
-                }
-            }
-        }
-    )
-    gateway = Gateway(
-        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "g")
-    )
+    work = {"base_bits": 4, "free_rows": 50, "uncertain_bits": 0, "secret": "s"}
+    tier = {"key_limits": ["100000/hour"], "ip_limits": ["1000000/hour"], "proof_of_work": work}
+    gateway = pow_gateway(victim, data, tmp_path, tier)
     one = GatewayTransport(gateway, gateway.store.create_key("one"), "digits")
     many = SplitTransport(
         [GatewayTransport(gateway, gateway.store.create_key(f"k{i}"), "digits") for i in range(10)], chunk=20
