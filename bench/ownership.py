@@ -61,6 +61,51 @@ THEFTS: list[tuple[str, str, str, str | None, int | None, bool]] = [
 #: the DAWN transform every theft goes through (its records name the thief's key)
 DAWN_SECRET = "bench-owner-secret"
 OWNERS = {"digits": "mlp", "mnist5k": "cnn"}
+#: white-box thefts: the owner's weights taken and changed (no query goes through the API)
+MODIFIED = ("fine-tuned on the pool", "pruned 50%")
+
+
+def modified(victim: Any, how: str, pool: Any, seed: int) -> Any:
+    """The owner's model with its weights stolen, then fine-tuned on the thief's labelled pool
+    (10 epochs, a tenth of the learning rate) or pruned (the half of each layer's weights
+    smallest in magnitude set to 0)."""
+    import copy
+
+    from modelsteal.victims.base import TorchVictim
+
+    clone = copy.deepcopy(victim)
+    rng = np.random.default_rng(seed)
+    if isinstance(clone, TorchVictim):
+        params = [p for p in clone.module.parameters() if p.dim() > 1]
+        if how.startswith("pruned"):
+            with torch.no_grad():
+                for w in params:
+                    w[w.abs() <= w.abs().flatten().median()] = 0.0
+            return clone
+        torch.manual_seed(seed)
+        optim = torch.optim.Adam(clone.module.parameters(), lr=2e-4)
+        X = torch.tensor(pool.X, dtype=torch.float32)
+        y = torch.tensor(pool.y)
+        clone.module.train()
+        for _ in range(10):
+            for idx in torch.tensor(rng.permutation(len(X))).split(64):
+                optim.zero_grad()
+                torch.nn.functional.cross_entropy(clone.module(X[idx]), y[idx]).backward()
+                optim.step()
+        clone.module.eval()
+        return clone
+    mlp = clone.estimator.named_steps["model"]
+    if how.startswith("pruned"):
+        for w in mlp.coefs_:
+            w[np.abs(w) <= np.median(np.abs(w))] = 0.0
+        return clone
+    scale = clone.estimator.named_steps["scale"]
+    mlp.set_params(learning_rate_init=mlp.learning_rate_init / 10)
+    Xs = scale.transform(pool.X)
+    for _ in range(10):
+        order = rng.permutation(len(Xs))
+        mlp.partial_fit(Xs[order], pool.y[order])
+    return clone
 
 
 def steal(
@@ -113,6 +158,11 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
             fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
             copies.append((theft[0], copy, fidelity, key))
         print(f"{name}: {theft[0]} stolen", file=sys.stderr)
+    for how in MODIFIED:
+        for seed in range(args.seeds):
+            copy = modified(md.victim, how, pool, seed)
+            fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
+            copies.append((how, copy, fidelity, "(no key: the weights were taken)"))
     owner = Owner(md.victim, tuple(str(c) for c in md.card["classes"]), md.X_eval)
     out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}}
     for method_name in METHODS:
@@ -125,7 +175,7 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         rows = []
         for label, copy, fidelity, key in copies:
             verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=ALPHA)
-            named = verdict.details.get("key")
+            named = verdict.details.get("key") if key.startswith(tuple(t[0] for t in THEFTS)) else None
             rows.append(
                 {
                     "kind": label,
@@ -203,7 +253,7 @@ def plot(results: dict[str, dict[str, Any]]) -> None:
 
     OUT.mkdir(exist_ok=True)
     methods = tuple(METHODS)
-    kinds = [t[0] for t in THEFTS] + ["independent (left out)"]
+    kinds = [t[0] for t in THEFTS] + list(MODIFIED) + ["independent (left out)"]
     fig, axes = plt.subplots(len(results), len(methods), figsize=(12, 4.2 * len(results)), squeeze=False)
     for r, (owner, res) in enumerate(results.items()):
         for c, method in enumerate(methods):
@@ -254,7 +304,7 @@ def main() -> int:
     for owner, res in results.items():
         cells = []
         for method, m in res["methods"].items():
-            for kind in [t[0] for t in THEFTS] + ["independent (left out)"]:
+            for kind in [t[0] for t in THEFTS] + list(MODIFIED) + ["independent (left out)"]:
                 rs = [r for r in m["rows"] + m["negatives"] if r["kind"] == kind]
                 fid = [r["fidelity"] for r in rs if not np.isnan(r["fidelity"])]
                 named = [r["named"] for r in rs if r.get("named") is not None]
