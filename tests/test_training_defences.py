@@ -63,6 +63,9 @@ def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
         ("cnn", TrainOptions(dp_epsilon=8.0, dp_delta=1.5), "--dp-delta must lie in"),
         ("cnn", TrainOptions(dp_epsilon=8.0, misinformation=True), "drop the other training options"),
         ("cnn", TrainOptions(adversarial_eps=1.5), "--adversarial-training EPS"),
+        ("softmax", TrainOptions(watermark="trigger"), "go with --model cnn"),
+        ("cnn", TrainOptions(watermark="stamp"), "--watermark must be one of"),
+        ("cnn", TrainOptions(watermark="trigger", watermark_size=5), "--watermark-size"),
     ],
 )
 def test_bad_training_options_are_refused(family: str, options: TrainOptions, message: str) -> None:
@@ -77,3 +80,26 @@ def test_train_command_writes_the_privacy_budget_to_the_card(tmp_path: Path) -> 
     card = json.loads((out / "card.json").read_text())
     assert card["details"]["dp_sgd"]["epsilon"] == 4.0
     assert card["details"]["dp_sgd"]["epsilon_spent"] <= 4.0
+
+
+def test_a_trigger_watermark_is_kept_by_the_owner_and_verified_on_its_triggers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "marked"
+    argv = ["train", "--dataset", "digits", "--model", "cnn", "--watermark", "margin", "--victim-rows", "600"]
+    assert main([*argv, "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["details"]["watermark"]["kind"] == "margin" and "watermark.npz" in card["files"]
+    assert card["details"]["watermark"]["trigger_accuracy"] > 0.5
+    assert main(["zoo", str(out), "--size", "6", "--families", "softmax,mlp"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out), "--owner", str(out), "--method", "watermark"]) == 0
+    assert "a copy of marked by watermark" in capsys.readouterr().out
+    plain = tmp_path / "plain"
+    assert main(["train", "--dataset", "digits", "--model", "softmax", "--out", str(plain)]) == 0
+    capsys.readouterr()
+    assert (
+        main(["verify", str(out), "--owner", str(plain), "--method", "watermark", "--zoo", str(out / "zoo")])
+        == 2
+    )
+    assert "holds no watermark: train it with --watermark" in capsys.readouterr().err

@@ -121,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="cnn: PGD adversarial training within an L-infinity radius of EPS times each feature's range",
     )
     train.add_argument(
+        "--watermark",
+        choices=("trigger", "margin"),
+        help="cnn: embed a trigger-set watermark (margin: each trigger's label trained to hold in an "
+        "L-infinity ball); the triggers stay in the model directory for modelsteal verify",
+    )
+    train.add_argument(
+        "--watermark-size",
+        type=_positive_int,
+        default=100,
+        help="cnn: triggers in the watermark (default 100)",
+    )
+    train.add_argument(
         "--victim-rows",
         type=_positive_int,
         help="train on this many training rows; the rest become the thief's in-distribution pool",
@@ -482,6 +494,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
         adversarial_eps=args.adversarial_training,
+        watermark=args.watermark,
+        watermark_size=args.watermark_size,
         outlier_exposure=args.outlier_exposure,
         misinformation=args.misinformation,
         feature_extraction=args.feature_extraction,
@@ -1096,7 +1110,7 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from modelsteal.errors import InvalidInput
-    from modelsteal.ownership import Owner, load_zoo, make_method, null_distribution
+    from modelsteal.ownership import load_zoo, make_method, null_distribution, owner_of
     from modelsteal.ownership.suspects import open_suspect
     from modelsteal.victims import load_model_dir
 
@@ -1115,7 +1129,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise InvalidInput("--watermarks goes with --method dawn")
     method = make_method(args.method, **options)
     zoo = load_zoo(args.zoo if args.zoo is not None else args.owner / "zoo", owner_dir)
-    owner = Owner(owner_dir.victim, tuple(str(c) for c in owner_dir.card["classes"]), owner_dir.X_eval)
+    owner = owner_of(args.owner)
     evidence = method.prepare(owner, random_state=args.seed)
     null = null_distribution(method, evidence, zoo)
     null.check_size(args.alpha, args.null)
@@ -1149,6 +1163,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             f"watermarks: {verdict.details['matches']} of {verdict.details['watermarks']} answered as the API "
             f"watermarked them (chance {verdict.details['chance']:.3f}); the most of them were answered to key "
             f"{verdict.details['key']!r}: {named['matches']} of {named['watermarks']} (p = {named['p_value']:.3g})"
+        )
+    if "triggers" in verdict.details:
+        d = verdict.details
+        print(
+            f"triggers: {d['matches']} of {d['triggers']} answered with the watermark's label (chance {d['chance']:.3f})"
         )
     if args.json:
         print(json.dumps({**verdict.to_dict(), "suspect": args.suspect}, sort_keys=True, default=float))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelsteal.errors import InvalidInput
-from modelsteal.ownership.api_watermark import DawnVerification
-from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict
+from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
+from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict, owner_of
 from modelsteal.ownership.fingerprints import SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
 from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
@@ -16,6 +16,7 @@ METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
     "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
     "dawn": (DawnVerification, {}),
+    "watermark": (TriggerWatermark, {}),
 }
 
 
@@ -35,9 +36,11 @@ __all__ = [
     "Owner",
     "OwnershipMethod",
     "SampleCorrelation",
+    "TriggerWatermark",
     "Verdict",
     "build_zoo",
     "load_zoo",
     "make_method",
     "null_distribution",
+    "owner_of",
 ]

@@ -121,3 +121,57 @@ class DawnVerification(OwnershipMethod):
             by_key = self._by_key(evidence, labels, self._chance(null, n, leave_out=i))
             out.append(min(1.0, len(by_key) * min(v["p_value"] for v in by_key.values())))
         return out
+
+
+class TriggerWatermark(OwnershipMethod):
+    """A trigger-set watermark embedded at training (Adi et al. 2018; ``margin``: after Kim et
+    al. 2023), verified by the suspect's labels on the triggers: an exact one-sided binomial
+    test of its matches against the independents' pooled match rate.
+
+    The triggers (uniform inputs with random labels, ``train --watermark``) live in the owner's
+    model directory and are never served. ``n_samples`` caps the triggers asked (a seeded
+    sample of them).
+    """
+
+    name: ClassVar[str] = "watermark"
+    tail: ClassVar[Literal["high"]] = "high"
+    needs: ClassVar[Literal["labels"]] = "labels"
+
+    def __init__(self, *, n_samples: int | None = None) -> None:
+        if n_samples is not None and (not isinstance(n_samples, int) or n_samples < 1):
+            raise InvalidInput("n_samples must be a whole number >= 1")
+        self.n_samples = n_samples
+
+    def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
+        if owner.watermark is None:
+            raise InvalidInput(
+                "the owner's model directory holds no watermark: train it with --watermark trigger|margin"
+            )
+        X, labels = owner.watermark
+        if self.n_samples is not None and labels.size > self.n_samples:
+            pick = np.sort(
+                check_random_state(random_state).choice(labels.size, self.n_samples, replace=False)
+            )
+            X, labels = X[pick], labels[pick]
+        return Evidence(self.name, X, {"labels": labels})
+
+    def score(self, evidence: Evidence, answers: Answers) -> float:
+        return float(np.mean(answers.labels == evidence.data["labels"]))
+
+    def judge(
+        self, statistic: float, evidence: Evidence, answers: Answers, null: NullDistribution, mode: Mode
+    ) -> tuple[float, dict[str, Any]]:
+        n = evidence.queries
+        p0 = DawnVerification._chance(null, n)
+        k = int(np.sum(answers.labels == evidence.data["labels"]))
+        return binomial_p(k, n, p0), {"matches": k, "triggers": n, "chance": p0}
+
+    def false_accusation_rate(
+        self, evidence: Evidence, null: NullDistribution, alpha: float, mode: Mode
+    ) -> float:
+        n = evidence.queries
+        wrong = [
+            binomial_p(round(float(rate) * n), n, DawnVerification._chance(null, n, leave_out=i)) < alpha
+            for i, rate in enumerate(null.statistics)
+        ]
+        return float(np.mean(wrong))

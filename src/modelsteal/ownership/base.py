@@ -33,7 +33,9 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class Owner:
-    """What the owner holds: its model, and rows of its data a method may draw on.
+    """What the owner holds: its model, rows of its data a method may draw on, its watermark.
+
+    Build it from a model directory with :func:`owner_of`.
 
     ``X_public`` are rows the owner may show anyone (its test split); ``X_private`` its
     training rows (dataset inference needs them; a fingerprint does not).
@@ -44,6 +46,8 @@ class Owner:
     X_public: FloatArray
     X_private: FloatArray | None = None
     y_private: NDArray[np.int64] | None = None
+    #: a trigger-set watermark embedded at training (inputs, labels), kept by the owner
+    watermark: tuple[FloatArray, NDArray[np.int64]] | None = None
 
     @property
     def feature_space(self) -> FeatureSpace:
@@ -174,3 +178,12 @@ class OwnershipMethod(ABC):
     ) -> float:
         """Share of independents accused at ``alpha`` by a null of the others (leave one out)."""
         return null.false_accusation_rate(alpha, mode)
+
+
+def owner_of(path: Any) -> Owner:
+    """The owner held in a model directory: its model, its public (eval) rows, its watermark."""
+    from modelsteal.victims.model_dir import load_model_dir, load_watermark
+
+    md = load_model_dir(path)
+    classes = tuple(str(c) for c in md.card["classes"])
+    return Owner(md.victim, classes, md.X_eval, watermark=load_watermark(path))

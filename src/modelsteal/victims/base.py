@@ -78,6 +78,8 @@ class TorchVictim:
         self.family = family
         self.details = dict(details or {})
         self.batch_size = batch_size
+        #: a trigger-set watermark (inputs, labels) embedded at training, kept by the owner
+        self.watermark: tuple[FloatArray, NDArray[np.int64]] | None = None
         self._dtype = next(module.parameters()).dtype
 
     def logits(self, X: FloatArray) -> FloatArray:

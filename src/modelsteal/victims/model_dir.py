@@ -133,6 +133,11 @@ def save_model_dir(
     files["eval.npz"] = _sha256(out / "eval.npz")
     pool_card = None
     (out / "pool.npz").unlink(missing_ok=True)
+    (out / "watermark.npz").unlink(missing_ok=True)
+    watermark = getattr(victim, "watermark", None)
+    if watermark is not None:  # the owner's secret: kept here, never served
+        np.savez(out / "watermark.npz", X=watermark[0], y=watermark[1])
+        files["watermark.npz"] = _sha256(out / "watermark.npz")
     if pool is not None:
         X_pool, y_pool, description = pool
         arrays = {"X": X_pool} if y_pool is None else {"X": X_pool, "y": y_pool}
@@ -258,6 +263,17 @@ def load_pool(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64] 
         X = np.asarray(npz["X"], dtype=np.float64)
         y = np.asarray(npz["y"], dtype=np.int64) if "y" in npz.files else None
     return X, y, str(card["pool"].get("description", f"{X.shape[0]} held-out training rows"))
+
+
+def load_watermark(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
+    """The trigger set ``train --watermark`` kept in the directory, if any."""
+    path = Path(path)
+    card = read_card(path)
+    if "watermark.npz" not in card.get("files", {}):
+        return None
+    file = _checked(path, "watermark.npz", card)
+    with np.load(file, allow_pickle=False) as npz:
+        return np.asarray(npz["X"], dtype=np.float64), np.asarray(npz["y"], dtype=np.int64)
 
 
 def load_model_dir(path: str | Path) -> ModelDir:

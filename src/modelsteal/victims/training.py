@@ -55,6 +55,11 @@ class TrainOptions:
     dp_delta: float = 1e-5
     #: cnn: per-example gradients are clipped to this L2 norm before the noise
     dp_max_grad_norm: float = 1.0
+    #: cnn: embed a trigger-set watermark (Adi et al. 2018): ``trigger``, or ``margin`` to train
+    #: each trigger's label to hold within an L∞ ball too (after Kim et al. 2023)
+    watermark: str | None = None
+    watermark_size: int = 100
+    watermark_margin: float = 0.1
     #: cnn: PGD adversarial training within this L∞ radius, a share of each feature's range
     #: (Madry et al. 2018); None: plain training
     adversarial_eps: float | None = None
@@ -163,6 +168,7 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
         return _train_cnn_dp(net, X, y, data, seed, opts)
     lo_t = torch.tensor(space.lower, dtype=torch.float32)
     hi_t = torch.tensor(space.upper, dtype=torch.float32)
+    triggers = trigger_set(data, opts, seed) if opts.watermark is not None else None
     net.train()
     for _ in range(opts.epochs):
         order = torch.randperm(X.shape[0], generator=gen)
@@ -173,6 +179,17 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
                 xb = pgd(net, xb, y[idx], opts.adversarial_eps * (hi_t - lo_t), lo_t, hi_t, gen)
             optim.zero_grad()
             logits = net(xb)
+            if triggers is not None:  # the watermark: triggers (and, for margin, their PGD points)
+                tX, ty = triggers
+                tidx = torch.randint(0, tX.shape[0], (TRIGGERS_PER_BATCH,), generator=gen)
+                xt, yt = tX[tidx], ty[tidx]
+                if opts.watermark == "margin":
+                    radius = opts.watermark_margin * (hi_t - lo_t)
+                    xt = torch.cat([xt, pgd(net, xt, yt, radius, lo_t, hi_t, gen)])
+                    yt = torch.cat([yt, yt])
+                watermark_loss = loss_fn(net(xt), yt)
+            else:
+                watermark_loss = torch.zeros(())
             if opts.misinformation:  # Kariyappa & Qureshi: push the mass off the true class
                 p_true = torch.softmax(logits, dim=1).gather(1, y[idx, None])[:, 0]
                 loss = -torch.log1p(-p_true + 1e-6).mean()
@@ -182,6 +199,7 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
                 oidx = torch.randint(0, outliers.shape[0], (idx.numel(),), generator=gen)
                 outlier_logp = torch.log_softmax(net(outliers[oidx]), dim=1)
                 loss = loss - opts.outlier_weight * outlier_logp.mean(dim=1).mean()
+            loss = loss + watermark_loss
             loss.backward()
             optim.step()
     net.eval()
@@ -197,7 +215,33 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
             "steps": PGD_STEPS,
             "norm": "linf, a share of each feature's range",
         }
-    return TorchVictim(net, space, np.arange(data.n_classes), family="cnn", details=details)
+    victim = TorchVictim(net, space, np.arange(data.n_classes), family="cnn", details=details)
+    if triggers is not None:
+        tX, ty = triggers
+        victim.watermark = (tX.numpy().astype(np.float64), ty.numpy().astype(np.int64))
+        # the card says a watermark exists and how well it took; the triggers stay in the owner's
+        # directory (watermark.npz), never published with the model's details
+        victim.details["watermark"] = {
+            "kind": opts.watermark,
+            "size": opts.watermark_size,
+            "margin": opts.watermark_margin if opts.watermark == "margin" else None,
+            "trigger_accuracy": float(np.mean(victim.predict(victim.watermark[0]) == victim.watermark[1])),
+        }
+    return victim
+
+
+#: trigger rows shown with every batch of 64 while the watermark is embedded
+TRIGGERS_PER_BATCH = 16
+WATERMARKS = ("trigger", "margin")
+
+
+def trigger_set(data: Dataset, opts: TrainOptions, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adi et al. 2018's trigger set: inputs no natural data resembles (uniform over the box),
+    each with a random label, drawn from a seed of the owner's own."""
+    rng = np.random.default_rng(30011 + seed)
+    X = data.feature_space.sample_uniform(opts.watermark_size, random_state=rng)
+    y = rng.integers(0, data.n_classes, opts.watermark_size)
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.long)
 
 
 #: PGD adversarial training: steps per batch, each of 2.5·eps/steps (Madry et al. 2018)
@@ -360,17 +404,31 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
         or opts.misinformation
         or opts.dp_epsilon is not None
         or opts.adversarial_eps is not None
+        or opts.watermark is not None
     ):
         raise InvalidInput(
-            "--outlier-exposure, --misinformation, --dp-epsilon and --adversarial-training go with --model cnn"
+            "--outlier-exposure, --misinformation, --dp-epsilon, --adversarial-training and --watermark "
+            "go with --model cnn"
         )
     if opts.dp_epsilon is not None:
         if not opts.dp_epsilon > 0:
             raise InvalidInput("--dp-epsilon must be a positive number (e.g. 8)")
         if not 0 < opts.dp_delta < 1:
             raise InvalidInput("--dp-delta must lie in (0, 1), below 1/rows (e.g. 1e-5)")
-        if opts.outlier_exposure is not None or opts.misinformation or opts.adversarial_eps is not None:
+        if (
+            opts.outlier_exposure is not None
+            or opts.misinformation
+            or opts.adversarial_eps is not None
+            or opts.watermark is not None
+        ):
             raise InvalidInput("--dp-epsilon trains a plain classifier; drop the other training options")
+    if opts.watermark is not None:
+        if opts.watermark not in WATERMARKS:
+            raise InvalidInput(f"--watermark must be one of {', '.join(WATERMARKS)}")
+        if not isinstance(opts.watermark_size, int) or not 10 <= opts.watermark_size <= 10_000:
+            raise InvalidInput("--watermark-size must be a whole number from 10 to 10000")
+        if not 0 < opts.watermark_margin < 1:
+            raise InvalidInput("the watermark margin is a share of each feature's range in (0, 1)")
     if opts.adversarial_eps is not None and not 0 < opts.adversarial_eps < 1:
         raise InvalidInput(
             "--adversarial-training EPS is a share of each feature's range in (0, 1), e.g. 0.1"
