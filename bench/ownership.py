@@ -1,10 +1,11 @@
-"""Is that model a copy of mine? SAC-m against stolen copies and independent models.
+"""Is that model a copy of mine? SAC-m, DAWN and a training-time watermark against stolen copies.
 
 Run: ``.venv/bin/python bench/ownership.py [--quick] [--markdown]`` (``--quick``: digits only,
 about three minutes; the full run adds the mnist5k CNN).
 
-For each owner (a model trained on half of a data set's training rows, the other half kept
-as its pool): a zoo of ``--zoo`` independent models trained on that pool (the owner's
+For each owner (a CNN trained on half of a data set's training rows, the other half kept
+as its pool, with a watermark embedded: the trigger set on digits, the margin variant on
+mnist5k; a plain CNN of the same seed gives the clean-accuracy cost): a zoo of ``--zoo`` independent models trained on that pool (the owner's
 family and others, different seeds and row subsets: the hard case of same-distribution
 models), and stolen copies made through the owner's API by Knockoff (labels and
 probabilities, from the natural pool and from off-distribution pools), Copycat and Jacobian
@@ -37,14 +38,14 @@ from modelsteal.attacks import make_attack
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import make_pool, split_for_theft
 from modelsteal.oracle import LocalTransport, Oracle
-from modelsteal.ownership import Owner, build_zoo, load_zoo, make_method, null_distribution
-from modelsteal.ownership.api_watermark import DawnVerification
+from modelsteal.ownership import build_zoo, load_zoo, make_method, null_distribution, owner_of
+from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
 from modelsteal.report import print_table
-from modelsteal.victims import load_model_dir, save_model_dir, train_victim
+from modelsteal.victims import TrainOptions, load_model_dir, save_model_dir, train_victim
 from modelsteal.victims.base import SklearnVictim
 
 OUT = Path(__file__).parent / "out"
-METHODS = ("sac-m-labels", "sac-m", "dawn")
+METHODS = ("sac-m-labels", "sac-m", "dawn", "watermark")
 ALPHA = 0.01
 #: (label, attack, answers, pool kind or None, budget or None for the whole pool, fits its answers)
 THEFTS: list[tuple[str, str, str, str | None, int | None, bool]] = [
@@ -60,7 +61,9 @@ THEFTS: list[tuple[str, str, str, str | None, int | None, bool]] = [
 ]
 #: the DAWN transform every theft goes through (its records name the thief's key)
 DAWN_SECRET = "bench-owner-secret"
-OWNERS = {"digits": "mlp", "mnist5k": "cnn"}
+#: each owner is a CNN with a watermark embedded at training: digits the plain trigger set,
+#: mnist5k the margin variant
+OWNERS = {"digits": "trigger", "mnist5k": "margin"}
 #: white-box thefts: the owner's weights taken and changed (no query goes through the API)
 MODIFIED = ("fine-tuned on the pool", "pruned 50%")
 
@@ -138,7 +141,13 @@ def steal(
 def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     data = load_dataset(name)
     owned, pool = split_for_theft(data, random_state=0)
-    victim = train_victim(owned, OWNERS[name], seed=0)
+    victim = train_victim(owned, "cnn", seed=0, options=TrainOptions(watermark=OWNERS[name]))
+    plain = train_victim(owned, "cnn", seed=0)
+    accuracy = {
+        "plain": float(np.mean(plain.predict(data.X_test) == data.y_test)),
+        "watermarked": float(np.mean(victim.predict(data.X_test) == data.y_test)),
+        "trigger": float(victim.details["watermark"]["trigger_accuracy"]),
+    }
     owner_path = save_model_dir(
         victim, owned, workdir / f"{name}-owner", seed=0, pool=(pool.X, pool.y, "held-out rows")
     )
@@ -163,8 +172,8 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
             copy = modified(md.victim, how, pool, seed)
             fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
             copies.append((how, copy, fidelity, "(no key: the weights were taken)"))
-    owner = Owner(md.victim, tuple(str(c) for c in md.card["classes"]), md.X_eval)
-    out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}}
+    owner = owner_of(owner_path)
+    out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}, "accuracy": accuracy}
     for method_name in METHODS:
         options: dict[str, Any] = (
             {"store": str(store)} if method_name == "dawn" else {"n_samples": args.queries}
@@ -187,9 +196,14 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                 }
             )
         negatives = []
+        left_out = (
+            method.left_out_p_values(evidence, null)
+            if isinstance(method, DawnVerification | TriggerWatermark)
+            else []
+        )
         for i in range(null.size):
-            if isinstance(method, DawnVerification):  # the exact binomial test, chance from the others
-                p_left = method.left_out_p_values(evidence, null)[i]
+            if isinstance(method, DawnVerification | TriggerWatermark):  # exact, chance from the others
+                p_left = left_out[i]
             else:
                 p_left = null.without(i).p_value(float(null.statistics[i]))
             negatives.append(
@@ -254,7 +268,9 @@ def plot(results: dict[str, dict[str, Any]]) -> None:
     OUT.mkdir(exist_ok=True)
     methods = tuple(METHODS)
     kinds = [t[0] for t in THEFTS] + list(MODIFIED) + ["independent (left out)"]
-    fig, axes = plt.subplots(len(results), len(methods), figsize=(12, 4.2 * len(results)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(results), len(methods), figsize=(4 * len(methods), 4.2 * len(results)), squeeze=False
+    )
     for r, (owner, res) in enumerate(results.items()):
         for c, method in enumerate(methods):
             ax = axes[r][c]
@@ -335,6 +351,11 @@ def main() -> int:
             ],
             cells,
             markdown=args.markdown,
+        )
+        acc = res["accuracy"]
+        print(
+            f"{owner}: CNN test accuracy {100 * acc['plain']:.1f}% plain, {100 * acc['watermarked']:.1f}% with the "
+            f"{OWNERS[owner]} watermark ({100 * acc['trigger']:.0f}% of its triggers answered with their label)"
         )
         summary = [
             [method, f"{m['auc']:.3f}", f"{m['tpr_at_zero_fpr']:.0%}", f"{m['false_accusation']:.0%}"]

@@ -71,6 +71,21 @@ def test_the_null_gives_t_and_rank_p_values_and_says_how_big_a_zoo_must_be() -> 
     assert spread.false_accusation_rate(0.01) == pytest.approx(1 / 7)
 
 
+def test_the_exact_test_of_planted_labels_counts_each_rows_own_chance() -> None:
+    from modelsteal.ownership.api_watermark import chance_rates, poisson_binomial_sf
+
+    rates = np.full(12, 0.1)
+    for k in (0, 1, 3, 12):
+        assert poisson_binomial_sf(k, rates) == pytest.approx(stats.binom.sf(k - 1, 12, 0.1))
+    assert poisson_binomial_sf(2, np.array([0.5, 0.5, 0.0])) == pytest.approx(0.25)
+    planted = np.array([3, 3, 7])
+    independents = tuple(np.array(row) for row in ([3, 0, 7], [3, 1, 1], [3, 2, 2], [3, 4, 4], [3, 5, 5]))
+    null = NullDistribution(np.zeros(5) + 0.5, tuple("abcde"), "high", independents)
+    # row 0: all five independents give the planted label, row 1 none, row 2 one
+    assert chance_rates(null, planted).tolist() == pytest.approx([6 / 7, 1 / 7, 2 / 7])
+    assert chance_rates(null, planted, leave_out=0).tolist() == pytest.approx([5 / 6, 1 / 6, 1 / 6])
+
+
 @pytest.fixture(scope="module")
 def watermarked(owner_dir: Path) -> tuple[Path, object]:
     """The owner's API with a DAWN watermark (5% of answers) after a key asked 2,500 rows."""

@@ -1,12 +1,17 @@
-"""Verify a suspect by the answers a DAWN watermark made wrong on purpose (``defenses/api_watermark.py``).
+"""Verify a suspect by labels its owner planted: DAWN's wrong answers, or a trigger set.
 
-The owner asks the suspect the inputs its API once answered with a wrong label; a copy
-trained on those answers repeats them far more often than a model that never saw them.
-The test is an exact one-sided binomial per API key: k of the n watermarks that key
-received, against the match rate of the independent models (pooled, with one match and
-one miss added so it is never 0). The key with the smallest p-value is named, and the
-verdict's p-value is that one times the number of keys (Bonferroni: the owner looked at
-every key), so the many keys of honest users do not dilute the evidence against one thief.
+The owner asks the suspect inputs whose "watermark" label no innocent model has a reason to
+give: the inputs its API once answered wrongly on purpose (DAWN), or the triggers it trained
+into its model. A copy repeats those labels far more often than a model that never saw them.
+
+The test is exact: the number of matches k among the n asked rows has a Poisson-binomial
+law under the null, each row i matching with its own chance rate p_i, the share of the
+independent models that give row i its watermark label (with one match and one miss added,
+so no rate is 0). Per-row rates matter: independents agree with each other off their data
+(most give a noise image the same class), so a pooled rate would make chance matches look
+like evidence. For DAWN the test runs per API key; the key with the smallest p-value is
+named, and the verdict's p-value is that one times the number of keys (Bonferroni), so the
+many keys of honest users do not dilute the evidence against one thief.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy import stats
+from numpy.typing import NDArray
 
 from modelsteal.defenses.api_watermark import WatermarkStore
 from modelsteal.errors import InvalidInput
@@ -26,9 +31,27 @@ from modelsteal.ownership.null import Mode, NullDistribution
 from modelsteal.random import RandomState, check_random_state
 
 
-def binomial_p(k: int, n: int, p0: float) -> float:
-    """P(at least ``k`` matches in ``n``) when each matches with probability ``p0``."""
-    return float(stats.binom.sf(k - 1, n, p0)) if n > 0 else 1.0
+def poisson_binomial_sf(k: int, rates: NDArray[np.float64]) -> float:
+    """P(at least ``k`` of independent events with probabilities ``rates`` happen)."""
+    if k <= 0:
+        return 1.0
+    dist = np.zeros(len(rates) + 1)
+    dist[0] = 1.0
+    for p in rates:  # the law of the count, one row at a time
+        dist[1:] = dist[1:] * (1.0 - p) + dist[:-1] * p
+        dist[0] *= 1.0 - p
+    return float(min(1.0, max(dist[k:].sum(), 0.0)))
+
+
+def chance_rates(
+    null: NullDistribution, labels: NDArray[np.int64], leave_out: int | None = None
+) -> NDArray[np.float64]:
+    """Each row's chance of its watermark label: the share of independents giving it (+1/+2)."""
+    if null.labels is None:
+        raise InvalidInput("this null keeps no labels; build it with null_distribution()")
+    others = [row for i, row in enumerate(null.labels) if i != leave_out]
+    matches = np.sum([row == labels for row in others], axis=0)
+    return np.asarray((matches + 1.0) / (len(others) + 2.0), dtype=np.float64)
 
 
 class DawnVerification(OwnershipMethod):
@@ -71,34 +94,36 @@ class DawnVerification(OwnershipMethod):
     def score(self, evidence: Evidence, answers: Answers) -> float:
         return float(np.mean(answers.labels == evidence.data["labels"]))
 
-    @staticmethod
-    def _chance(null: NullDistribution, n: int, leave_out: int | None = None) -> float:
-        rates = [r for i, r in enumerate(null.statistics) if i != leave_out]
-        matches = float(np.sum(np.round(np.asarray(rates) * n)))
-        return (matches + 1.0) / (len(rates) * n + 2.0)
-
-    def _by_key(self, evidence: Evidence, labels: np.ndarray, p0: float) -> dict[str, dict[str, Any]]:
-        hit = labels == evidence.data["labels"]
+    def _by_key(
+        self, evidence: Evidence, answers: NDArray[np.int64], rates: NDArray[np.float64]
+    ) -> dict[str, dict[str, Any]]:
+        hit = answers == evidence.data["labels"]
         keys = evidence.data["keys"]
         out = {}
         for key, count in Counter(keys.tolist()).items():
-            k = int(hit[keys == key].sum())
-            out[str(key)] = {"watermarks": count, "matches": k, "p_value": binomial_p(k, count, p0)}
+            rows = keys == key
+            k = int(hit[rows].sum())
+            p = poisson_binomial_sf(k, rates[rows])
+            out[str(key)] = {
+                "watermarks": count,
+                "matches": k,
+                "chance": float(rates[rows].mean()),
+                "p_value": p,
+            }
         return out
 
     def judge(
         self, statistic: float, evidence: Evidence, answers: Answers, null: NullDistribution, mode: Mode
     ) -> tuple[float, dict[str, Any]]:
-        n = evidence.queries
-        p0 = self._chance(null, n)
-        by_key = self._by_key(evidence, answers.labels, p0)
+        rates = chance_rates(null, evidence.data["labels"])
+        by_key = self._by_key(evidence, answers.labels, rates)
         named = min(by_key, key=lambda key: by_key[key]["p_value"])
         matches = int(np.sum(answers.labels == evidence.data["labels"]))
         details = {
             "matches": matches,
-            "watermarks": n,
-            "chance": p0,
-            "pooled_p_value": binomial_p(matches, n, p0),
+            "watermarks": evidence.queries,
+            "chance": float(rates.mean()),
+            "pooled_p_value": poisson_binomial_sf(matches, rates),
             "by_key": by_key,
             "key": named,
         }
@@ -108,17 +133,17 @@ class DawnVerification(OwnershipMethod):
         self, evidence: Evidence, null: NullDistribution, alpha: float, mode: Mode
     ) -> float:
         """Share of independents accused at ``alpha``, each judged per key like a suspect
-        against the chance rate of the others."""
+        against the chance rates of the others."""
         return float(np.mean([p < alpha for p in self.left_out_p_values(evidence, null)]))
 
     def left_out_p_values(self, evidence: Evidence, null: NullDistribution) -> list[float]:
-        """Each independent's verdict p-value, the chance rate measured on the others."""
+        """Each independent's verdict p-value, the chance rates measured on the others."""
         if null.labels is None:
             raise InvalidInput("this null keeps no labels; build it with null_distribution()")
-        n = evidence.queries
         out = []
-        for i, labels in enumerate(null.labels):
-            by_key = self._by_key(evidence, labels, self._chance(null, n, leave_out=i))
+        for i in range(null.size):
+            rates = chance_rates(null, evidence.data["labels"], leave_out=i)
+            by_key = self._by_key(evidence, null.labels[i], rates)
             out.append(min(1.0, len(by_key) * min(v["p_value"] for v in by_key.values())))
         return out
 
@@ -161,17 +186,22 @@ class TriggerWatermark(OwnershipMethod):
     def judge(
         self, statistic: float, evidence: Evidence, answers: Answers, null: NullDistribution, mode: Mode
     ) -> tuple[float, dict[str, Any]]:
-        n = evidence.queries
-        p0 = DawnVerification._chance(null, n)
+        rates = chance_rates(null, evidence.data["labels"])
         k = int(np.sum(answers.labels == evidence.data["labels"]))
-        return binomial_p(k, n, p0), {"matches": k, "triggers": n, "chance": p0}
+        details = {"matches": k, "triggers": evidence.queries, "chance": float(rates.mean())}
+        return poisson_binomial_sf(k, rates), details
 
     def false_accusation_rate(
         self, evidence: Evidence, null: NullDistribution, alpha: float, mode: Mode
     ) -> float:
-        n = evidence.queries
-        wrong = [
-            binomial_p(round(float(rate) * n), n, DawnVerification._chance(null, n, leave_out=i)) < alpha
-            for i, rate in enumerate(null.statistics)
+        return float(np.mean([p < alpha for p in self.left_out_p_values(evidence, null)]))
+
+    def left_out_p_values(self, evidence: Evidence, null: NullDistribution) -> list[float]:
+        """Each independent's p-value, the chance rates measured on the others."""
+        labels = evidence.data["labels"]
+        if null.labels is None:
+            raise InvalidInput("this null keeps no labels; build it with null_distribution()")
+        return [
+            poisson_binomial_sf(int(np.sum(row == labels)), chance_rates(null, labels, leave_out=i))
+            for i, row in enumerate(null.labels)
         ]
-        return float(np.mean(wrong))
