@@ -12,8 +12,9 @@ that received it, the verdict names whose answers trained the copy.
 Departures from the paper: the wrong label swaps places with the top class in the
 probability vector (the answer stays a plausible distribution, the same numbers in another
 order) instead of a fresh label only; the records live in a SQLite file the owner keeps
-(``store``), beside the policy; the verification's p-value is an exact binomial test against
-the match rate of independent models, as every ownership method here is calibrated.
+(``store``), beside the policy; the verification's p-value is an exact test against the
+independent models' agreement with each watermark (``ownership/api_watermark.py``), as
+every ownership method here is calibrated on independents.
 """
 
 from __future__ import annotations

@@ -150,8 +150,8 @@ class DawnVerification(OwnershipMethod):
 
 class TriggerWatermark(OwnershipMethod):
     """A trigger-set watermark embedded at training (Adi et al. 2018; ``margin``: after Kim et
-    al. 2023), verified by the suspect's labels on the triggers: an exact one-sided binomial
-    test of its matches against the independents' pooled match rate.
+    al. 2023), verified by the suspect's labels on the triggers: its matches tested exactly
+    against each trigger's own chance rate among the independents (the module doc).
 
     The triggers (uniform inputs with random labels, ``train --watermark``) live in the owner's
     model directory and are never served. ``n_samples`` caps the triggers asked (a seeded
