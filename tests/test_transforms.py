@@ -328,7 +328,8 @@ def test_train_writes_outlier_exposure_and_misinformation_models_a_policy_serves
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "modelsteal: error: --outlier-exposure, --misinformation, --dp-epsilon and --adversarial-training go with --model cnn"
+        "modelsteal: error: --outlier-exposure, --misinformation, --dp-epsilon, --adversarial-training and "
+        "--watermark go with --model cnn"
     ]
 
 
