@@ -172,7 +172,7 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
             copy = modified(md.victim, how, pool, seed)
             fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
             copies.append((how, copy, fidelity, "(no key: the weights were taken)"))
-    owner = owner_of(owner_path)
+    owner = owner_of(md)
     out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}, "accuracy": accuracy}
     for method_name in METHODS:
         options: dict[str, Any] = (

@@ -1129,7 +1129,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise InvalidInput("--watermarks goes with --method dawn")
     method = make_method(args.method, **options)
     zoo = load_zoo(args.zoo if args.zoo is not None else args.owner / "zoo", owner_dir)
-    owner = owner_of(args.owner)
+    owner = owner_of(owner_dir)
     evidence = method.prepare(owner, random_state=args.seed)
     null = null_distribution(method, evidence, zoo)
     null.check_size(args.alpha, args.null)

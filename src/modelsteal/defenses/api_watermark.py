@@ -19,6 +19,7 @@ every ownership method here is calibrated on independents.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import time
@@ -63,8 +64,6 @@ class WatermarkStore:
         return self._conn
 
     def record(self, client: str, rows: FloatArray, labels: NDArray[np.int64]) -> None:
-        import hashlib
-
         items = []
         for row, label in zip(np.ascontiguousarray(rows, dtype=np.float64), labels, strict=True):
             raw = row.tobytes()
@@ -130,9 +129,6 @@ class ApiWatermark(Transform):
 
     def params(self) -> dict[str, Any]:
         return {"secret": self.secret, "store": self.store_path, "share": self.share}
-
-    def __repr__(self) -> str:
-        return f"ApiWatermark(secret={self.secret!r}, store={self.store_path!r}, share={self.share!r})"
 
     def selected(
         self, X: FloatArray, key: str, n_classes: int

@@ -218,13 +218,12 @@ class ProofOfWork:
     def work_for(self, rows: int, *, taken: int, flagged: bool, share: float = 0.0) -> float:
         """Expected hashes asked of a batch of ``rows`` from a client that has ``taken`` rows so
         far, a ``share`` of its rows answered below ``confident`` (see :meth:`doubt_share`)."""
-        weight = rows
         bits = float(self.base_bits) + self.uncertain_bits * share
         if taken > self.free_rows:
             bits += int(math.log2(taken / self.free_rows))
         if flagged:
             bits += self.alarm_bits
-        return float(max(weight, 1) * 2.0 ** min(bits, self.max_bits))  # max_bits caps each row
+        return float(max(rows, 1) * 2.0 ** min(bits, self.max_bits))  # max_bits caps each row
 
     def bits_for(self, rows: int, *, taken: int, flagged: bool, share: float = 0.0) -> int:
         """The same work in whole bits, rounded up (what a single HashCash puzzle would ask)."""

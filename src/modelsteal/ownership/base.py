@@ -180,10 +180,11 @@ class OwnershipMethod(ABC):
         return null.false_accusation_rate(alpha, mode)
 
 
-def owner_of(path: Any) -> Owner:
-    """The owner held in a model directory: its model, its public (eval) rows, its watermark."""
-    from modelsteal.victims.model_dir import load_model_dir, load_watermark
+def owner_of(directory: Any) -> Owner:
+    """The owner held in a model directory (a path, or one already loaded): its model, its
+    public (eval) rows, its watermark."""
+    from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_watermark
 
-    md = load_model_dir(path)
+    md = directory if isinstance(directory, ModelDir) else load_model_dir(directory)
     classes = tuple(str(c) for c in md.card["classes"])
-    return Owner(md.victim, classes, md.X_eval, watermark=load_watermark(path))
+    return Owner(md.victim, classes, md.X_eval, watermark=load_watermark(md.path))
