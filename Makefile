@@ -29,7 +29,7 @@ $(UPSTREAM)/.installed: $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m modelsteal.demo
+	$(BIN)/python -m modelsteal.campaigns.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -46,13 +46,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.defenses.evaluation import TheftCell, describe_options, evaluate_tier, queries_to_target
 from modelsteal.defenses.transforms import parse_transforms
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import OutputMode
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -29,7 +29,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from modelsteal.detection_eval import evaluate, format_report  # noqa: E402
+from modelsteal.campaigns.detection_eval import evaluate, format_report  # noqa: E402
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch
 
 from modelsteal.attacks import make_attack, mlp_unknowns
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import Dataset, load_csv, load_dataset
 from modelsteal.datasets.examples import load_census, write_loans_csv
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 

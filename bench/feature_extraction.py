@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import Dataset, load_dataset
 from modelsteal.datasets.examples import load_census
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 #: Tramèr et al. 2016, Table 7 (the online attacks on Amazon ML): queries

@@ -35,11 +35,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import httpx
 import numpy as np
 
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.defenses import DetectionConfig, Monitor
 from modelsteal.gateway.process import free_port, gateway_process, stop
 from modelsteal.gateway.store import Store
-from modelsteal.report import print_table
 from modelsteal.victims import save_model_dir, train_victim
 
 

@@ -24,10 +24,10 @@ import torch
 
 from modelsteal.attacks import make_attack
 from modelsteal.attacks.hyperparameters import steal_regularisation
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import Dataset, load_csv, load_dataset
 from modelsteal.datasets.examples import load_census, write_loans_csv
 from modelsteal.oracle import LocalTransport, Oracle
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 ATTACK = {"logreg": "eq-logistic", "softmax": "eq-softmax", "ovr": "eq-ovr"}

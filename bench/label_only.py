@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.errors import AttackFailed
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
-from modelsteal.report import print_table
 from modelsteal.victims import train_victim
 
 MULTIPLES = (1, 5, 10, 20, 50, 100)

@@ -29,13 +29,13 @@ import numpy as np
 import torch
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import make_pool, split_for_theft
 from modelsteal.defenses.misinformation import AdaptiveMisinformation
 from modelsteal.defenses.transforms import protect
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 TAUS = (0.5, 0.7, 0.9)

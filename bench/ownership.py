@@ -35,12 +35,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import make_pool, split_for_theft
 from modelsteal.oracle import LocalTransport, Oracle
 from modelsteal.ownership import build_zoo, load_zoo, make_method, null_distribution, owner_of
 from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, load_model_dir, save_model_dir, train_victim
 from modelsteal.victims.base import SklearnVictim
 
@@ -250,8 +250,8 @@ def dawn_gateway(victim: Any, classes: tuple[str, ...], store: Path, share: floa
 
 def honest_clients(gateway: Any, data: Any) -> None:
     """Three honest keys asking natural rows: their watermarks are in the store too."""
+    from modelsteal.campaigns.traffic import benign_clients
     from modelsteal.gateway.transport import GatewayTransport
-    from modelsteal.traffic import benign_clients
 
     for client in benign_clients(data.X_test, data.y_test, n_clients=3, queries=300, random_state=0):
         transport = GatewayTransport(gateway, gateway.store.create_key(client.name, "label"), "owner")

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.tables import print_table
+from modelsteal.campaigns.traffic import benign_clients
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.gateway import Gateway, Policy
@@ -38,8 +40,6 @@ from modelsteal.gateway.service import ServedModel
 from modelsteal.gateway.store import Store
 from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.oracle import Oracle, SplitTransport
-from modelsteal.report import print_table
-from modelsteal.traffic import benign_clients
 from modelsteal.victims import train_victim
 
 WORK = {"base_bits": 5, "free_rows": 1000, "alarm_bits": 10, "max_bits": 17, "uncertain_bits": 10}

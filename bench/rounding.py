@@ -23,11 +23,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch
 
 from modelsteal.attacks import make_attack, mlp_unknowns
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.errors import AttackFailed
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 DECIMALS = (None, 5, 4, 3, 2)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from modelsteal.report import print_table
+from modelsteal.campaigns.tables import print_table
 
 
 def wall(cmd: list[str], repeat: int) -> tuple[float, float]:

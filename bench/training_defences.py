@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.oracle import LocalTransport, Oracle
-from modelsteal.report import print_table
 from modelsteal.victims import TrainOptions, train_victim
 
 SETTINGS: list[tuple[str, TrainOptions]] = [

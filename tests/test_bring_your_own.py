@@ -11,10 +11,10 @@ import pytest
 import skops.io as sio
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.experiment import steal_model_dir
 from modelsteal.cli import main
 from modelsteal.datasets import Dataset, load_dataset
 from modelsteal.errors import InvalidInput, ModelDirError
-from modelsteal.experiment import steal_model_dir
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
 from modelsteal.stolen.export import export_onnx, onnx_proba
 from modelsteal.stolen.tree import Box, Leaf, StolenTree, units_of

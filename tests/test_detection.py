@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.detection_eval import AttackPlan, ModelSetup, evaluate, format_report
+from modelsteal.campaigns.traffic import benign_clients
 from modelsteal.cli import main
 from modelsteal.datasets import load_dataset
 from modelsteal.defenses import (
@@ -24,14 +26,12 @@ from modelsteal.defenses import (
     SingleClass,
     UniqueShare,
 )
-from modelsteal.detection_eval import AttackPlan, ModelSetup, evaluate, format_report
 from modelsteal.errors import InvalidInput, RateLimited, Refused
 from modelsteal.gateway import Gateway, Policy, ServedModel, Store, Tier, create_app
 from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import Oracle, OutputMode
 from modelsteal.oracle.transports import SplitTransport
-from modelsteal.traffic import benign_clients
 from modelsteal.victims import save_model_dir
 
 BIG = ("100000000/day",)

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from modelsteal.attacks import make_attack
+from modelsteal.campaigns.experiment import eval_set_for
 from modelsteal.errors import Refused
-from modelsteal.experiment import eval_set_for
 from modelsteal.gateway.store import Store
 from modelsteal.oracle import Oracle
 from modelsteal.oracle.http import HTTPTransport

@@ -221,7 +221,7 @@ def test_learning_attack_over_http_is_flagged(tmp_path: Path, theft_factory: Cal
     """Knockoff over a real loopback socket, against a gateway whose detectors watch it."""
     import httpx
 
-    from modelsteal.experiment import steal_url
+    from modelsteal.campaigns.experiment import steal_url
     from modelsteal.gateway import Store
     from modelsteal.victims import save_model_dir
 

@@ -13,10 +13,10 @@ import pytest
 
 from modelsteal.attacks import make_attack
 from modelsteal.attacks.path_finding import roundest_between
+from modelsteal.campaigns.experiment import eval_set_for
 from modelsteal.datasets import load_csv
 from modelsteal.datasets.examples import write_loans_csv
 from modelsteal.errors import InvalidInput, UnsupportedOracle
-from modelsteal.experiment import eval_set_for
 from modelsteal.gateway.store import Store
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode

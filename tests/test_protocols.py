@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from modelsteal.campaigns.experiment import steal_model_dir, steal_url
 from modelsteal.cli import main
 from modelsteal.errors import InvalidInput, RateLimited, Refused
-from modelsteal.experiment import steal_model_dir, steal_url
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.http import ProtocolTransport
 from modelsteal.oracle.protocols import (

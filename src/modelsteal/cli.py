@@ -638,7 +638,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         hooks: dict[str, Any] = {"on_sent": stage.advance, "on_wait": waited}
         _torch_single_thread()
         if remote:
-            from modelsteal.experiment import steal_url
+            from modelsteal.campaigns.experiment import steal_url
 
             api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
             if args.output_mode != "probabilities" or args.decimals is not None:
@@ -665,7 +665,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             )
             title = f"{name}: {family or 'model'} at {args.target}"
         else:
-            from modelsteal.experiment import steal_model_dir
+            from modelsteal.campaigns.experiment import steal_model_dir
             from modelsteal.oracle import OutputMode
             from modelsteal.victims import read_card
 
@@ -715,13 +715,13 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 def _cmd_defend_eval(args: argparse.Namespace) -> int:
     import itertools
 
+    from modelsteal.campaigns.experiment import eval_set_for, thief_pool
+    from modelsteal.campaigns.tables import print_table
     from modelsteal.catalog import LEARNING_ATTACKS
     from modelsteal.defenses.evaluation import TARGET_FIDELITY, evaluate_tier, queries_to_target
     from modelsteal.errors import InvalidInput
-    from modelsteal.experiment import eval_set_for, thief_pool
     from modelsteal.gateway.policy import Policy
     from modelsteal.progress import Reporter
-    from modelsteal.report import print_table
     from modelsteal.victims.model_dir import load_model_dir
 
     policy = Policy.load(args.policy)  # a bad policy or tier fails before anything is loaded
@@ -823,7 +823,7 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
 def _steal_hyperparameters(result: Any, args: argparse.Namespace) -> dict[str, Any]:
     """C (and λ = 1/C) from the stolen weights and the training rows; printed and returned."""
     from modelsteal.attacks.hyperparameters import RESIDUAL_WARNING, steal_regularisation
-    from modelsteal.experiment import describe_target, labelled_csv
+    from modelsteal.campaigns.experiment import describe_target, labelled_csv
 
     space, classes = describe_target(
         args.target,
@@ -1074,7 +1074,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_detect_eval(args: argparse.Namespace) -> int:
-    from modelsteal.detection_eval import default_plans, evaluate, format_report
+    from modelsteal.campaigns.detection_eval import default_plans, evaluate, format_report
     from modelsteal.progress import Reporter
 
     _torch_single_thread()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from modelsteal.attacks.registry import make_attack
+from modelsteal.campaigns.traffic import benign_clients
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.defenses.detectors import DetectionConfig
@@ -32,7 +33,6 @@ from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.metrics.fidelity import EvalSet, compare
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
 from modelsteal.oracle.transports import SplitTransport
-from modelsteal.traffic import benign_clients
 from modelsteal.victims.training import TrainOptions, train_victim
 
 BIG = ("100000000/day",)

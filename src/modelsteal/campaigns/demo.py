@@ -18,11 +18,11 @@ import torch
 from rich.console import Console
 
 from modelsteal.attacks import mlp_unknowns
+from modelsteal.campaigns.experiment import steal_model_dir, steal_url
 from modelsteal.cli import print_results
 from modelsteal.datasets import load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
 from modelsteal.datasets.thief import split_for_theft
-from modelsteal.experiment import steal_model_dir, steal_url
 from modelsteal.progress import Reporter
 from modelsteal.victims import TrainOptions, save_model_dir, train_victim
 
