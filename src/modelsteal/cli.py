@@ -409,7 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
+    from modelsteal.campaigns.commands import add_parsers as add_campaign_parsers
+
+    add_campaign_parsers(sub)
     return parser
+
+
+def _cmd_campaign(args: argparse.Namespace) -> int:
+    from modelsteal.campaigns.commands import cmd_campaign
+
+    return cmd_campaign(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from modelsteal.campaigns.commands import cmd_report
+
+    return cmd_report(args)
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -1195,6 +1210,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "defend-eval": _cmd_defend_eval,
     "zoo": _cmd_zoo,
     "verify": _cmd_verify,
+    "campaign": _cmd_campaign,
+    "report": _cmd_report,
 }
 
 

@@ -49,6 +49,14 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             proc.wait(timeout=10)
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def gateway_process(
     dirs: list[Path],
@@ -57,8 +65,13 @@ def gateway_process(
     policy: Path | None = None,
     redis_url: str | None = None,
     admin_key: str | None = None,
+    die_with_parent: bool = False,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``modelsteal serve`` on 127.0.0.1 and a free port; yields its base URL and process."""
+    """``modelsteal serve`` on 127.0.0.1 and a free port; yields its base URL and process.
+
+    ``die_with_parent``: on Linux the kernel stops the gateway when this process dies, even
+    by SIGKILL (a campaign driver killed mid-run leaves no server behind).
+    """
     port = free_port()
     cmd = [sys.executable, "-m", "modelsteal", "serve", *map(str, dirs), "--port", str(port), "--db", str(db)]
     if admin_key is not None:
@@ -68,7 +81,13 @@ def gateway_process(
     if redis_url is not None:
         cmd += ["--redis-url", redis_url]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        preexec_fn=_die_with_parent if die_with_parent else None,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: httpx.get(url + "/healthz", timeout=1).status_code == 200, "the gateway", proc)

@@ -1,0 +1,346 @@
+"""One campaign cell, run in a worker: an attack or honest traffic against a defended victim.
+
+:func:`run_cell` takes plain data (the cell's content, where its victim lives, the served
+gateway if any) and returns plain data, so a local process pool and a Ray cluster run it
+alike. Everything random is seeded by the cell; the API key is named after the cell's id,
+and the gateway's keyed defences draw from that name, so a cell answers the same on every
+run, in-process or over HTTP.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from modelsteal.errors import ModelStealError, RateLimited, Refused, UnsupportedOracle
+
+#: the history points the report draws fidelity-versus-queries from
+HISTORY_FIELDS = ("queries", "fidelity_test", "fidelity_uniform")
+
+
+def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one cell; returns ``{"status": done|failed|skipped, "result": {...}, "error": str|None}``."""
+    import torch
+
+    torch.set_num_threads(1)
+    content = payload["content"]
+    try:
+        result = _honest(payload) if content["kind"] == "honest" else _attack(payload)
+    except ModelStealError as exc:
+        status = "skipped" if isinstance(exc, UnsupportedOracle) else "failed"
+        return {"status": status, "result": {}, "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # a worker must report, never take the run down with it
+        return {"status": "failed", "result": {}, "error": f"{type(exc).__name__}: {exc}"}
+    return {"status": "done", "result": result, "error": None}
+
+
+# ---------------------------------------------------------------------- the API the cell talks to
+
+
+class _Api:
+    """Where a cell's clients connect: ``connect(name)`` gives a transport for a new key."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+        self.store: Any = None
+        self.gateway: Any = None
+        self.transports: list[Any] = []
+
+    def connect(self, key_name: str) -> Any:
+        content = self.payload["content"]
+        victim = content["victim"]
+        if "url" in victim:
+            transport = _remote(victim)
+        elif self.payload.get("gateway") is not None:  # a gateway process the driver serves on loopback
+            from modelsteal.oracle.http import HTTPTransport
+
+            key = self.store.create_key(key_name, content["policy"]["tier"])
+            url = self.payload["gateway"]["url"]
+            transport = HTTPTransport(f"{url}/v1/models/{quote(self.payload['model'])}", key)
+        else:
+            from modelsteal.gateway.transport import GatewayTransport
+
+            key = self.store.create_key(key_name, content["policy"]["tier"])
+            transport = GatewayTransport(self.gateway, key, self.payload["model"])
+        self.transports.append(transport)
+        return transport
+
+
+@contextmanager
+def _api(payload: dict[str, Any]) -> Iterator[_Api]:
+    """The cell's API: a remote server, the driver's gateway over HTTP, or a gateway in this process."""
+    from modelsteal.gateway.store import Store
+
+    api = _Api(payload)
+    content = payload["content"]
+    with tempfile.TemporaryDirectory(prefix="modelsteal-cell-") as tmp:
+        try:
+            if "url" not in content["victim"]:
+                served = payload.get("gateway")
+                api.store = Store(served["db"] if served is not None else Path(tmp) / "gateway.db")
+                if served is None:
+                    api.gateway = _gateway(payload, api.store)
+            yield api
+        finally:
+            for transport in api.transports:
+                transport.close()
+            if api.store is not None:
+                api.store.close()
+
+
+def _gateway(payload: dict[str, Any], store: Any) -> Any:
+    from modelsteal.gateway.policy import Policy
+    from modelsteal.gateway.service import Gateway, ServedModel
+    from modelsteal.victims.model_dir import load_model_dir
+
+    content = payload["content"]
+    md = load_model_dir(payload["victim_dir"])
+    name = payload["model"]
+    return Gateway(
+        [ServedModel(name, md.victim, tuple(str(c) for c in md.card["classes"]), md.card)],
+        policy=Policy.from_dict(content["policy"]["policy"]),
+        store=store,
+    )
+
+
+def _remote(victim: dict[str, Any]) -> Any:
+    import os
+
+    from modelsteal.campaigns.experiment import open_transport
+
+    params = victim["url"]
+    env = params.get("api_key_env")
+    key = os.environ.get(env) if env else None
+    if env and not key:
+        raise ModelStealError(f"victim {victim['name']}: set ${env} to the remote API's key")
+    return open_transport(
+        params["url"],
+        key,
+        protocol=params.get("protocol", "modelsteal"),
+        template=params.get("template"),
+        feature_space=params.get("feature_space"),
+        eval_dir=params.get("eval"),
+    )
+
+
+def _alarms(store: Any, name: str) -> dict[str, int]:
+    """The query (row) of each detector's first alarm on ``name``."""
+    if store is None:
+        return {}
+    firsts: dict[str, int] = {}
+    for alarm in store.alarms(name):
+        firsts.setdefault(str(alarm["detector"]), int(alarm["at_row"]))
+    return firsts
+
+
+def _flagged(store: Any, name: str) -> bool | None:
+    if store is None:
+        return None
+    try:
+        return bool(store.client(name).flagged)
+    except ModelStealError:
+        return None
+
+
+# ---------------------------------------------------------------------- an attack
+
+
+def _attack(payload: dict[str, Any]) -> dict[str, Any]:
+    from modelsteal.attacks.registry import make_attack
+    from modelsteal.campaigns.experiment import eval_set_for, thief_pool
+    from modelsteal.oracle import Oracle
+    from modelsteal.victims.model_dir import load_model_dir
+
+    content = payload["content"]
+    spec = content["attack"]
+    seed = int(content["seed"])
+    judge = load_model_dir(payload["victim_dir"])
+    options = dict(spec["options"])
+    if spec["pool"] is not None:
+        options["pool"] = thief_pool(
+            spec["pool"], judge.feature_space, card=judge.card, model_dir=judge.path, seed=seed
+        )
+    attacker = make_attack(spec["attack"], **options)
+    eval_set = eval_set_for(judge, n_uniform=int(content["n_uniform"]), seed=seed)
+    key_name = f"cell-{payload['id']}"
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    with _api(payload) as api:
+        transport = api.connect(key_name)
+        store = api.store
+        oracle = Oracle(transport)
+        stopped: dict[str, Any] = {}
+        result = None
+        try:
+            result = attacker.run(oracle, budget=int(content["budget"]), random_state=seed, eval_set=eval_set)
+        except (Refused, RateLimited) as exc:
+            # the defence stopped the thief before its budget: what it stole is what it had
+            stopped = {
+                "stopped_by": getattr(exc, "code", None) or type(exc).__name__,
+                "stopped_at": oracle.queries,
+            }
+        work = getattr(transport, "work", None)
+        usage = _usage(transport)
+        alarms = _alarms(store, key_name)
+        flagged = _flagged(store, key_name)
+    out: dict[str, Any] = {
+        "queries": oracle.queries,
+        "money": float(usage.get("spent", oracle.cost)) if usage else float(oracle.cost),
+        "cpu_seconds": round(time.process_time() - cpu, 4),
+        "wall_seconds": round(time.perf_counter() - wall, 4),
+        "pow_hashes": int(getattr(work, "hashes", 0) or 0),
+        "pow_seconds": round(float(getattr(work, "seconds", 0.0) or 0.0), 4),
+        "flagged": flagged,
+        "alarms": alarms,
+        "first_alarm": min(alarms.values()) if alarms else None,
+        **stopped,
+    }
+    if result is None:
+        out.update({"fidelity_test": 0.0, "fidelity_uniform": 0.0, "accuracy_stolen": None, "history": []})
+        return out
+    summary = result.summary()
+    history = [
+        {"queries": p.queries, "fidelity_test": p.fidelity_test, "fidelity_uniform": p.fidelity_uniform}
+        for p in result.history
+    ]
+    out.update(
+        {
+            "fidelity_test": summary.get("fidelity_test"),
+            "fidelity_uniform": summary.get("fidelity_uniform"),
+            "tv_test": summary.get("tv_test"),
+            "accuracy_stolen": summary.get("accuracy_stolen"),
+            "accuracy_victim": summary.get("accuracy_victim"),
+            "seconds": summary.get("seconds"),
+            "history": history,
+            "fidelity_at_first_alarm": _fidelity_at(history, out["first_alarm"]),
+        }
+    )
+    return out
+
+
+def _usage(transport: Any) -> dict[str, Any]:
+    usage = getattr(transport, "usage", None)
+    if usage is not None:
+        try:
+            return dict(usage())
+        except ModelStealError:
+            return {}
+    gateway = getattr(transport, "gateway", None)
+    if gateway is not None:
+        return dict(gateway.usage(transport._client()))
+    return {}
+
+
+def _fidelity_at(history: list[dict[str, Any]], query: int | None) -> float | None:
+    """The copy's test fidelity at the last checkpoint no later than ``query`` (0 before any)."""
+    if query is None:
+        return None
+    reached = [p["fidelity_test"] for p in history if p["queries"] <= query]
+    return float(reached[-1]) if reached else 0.0
+
+
+# ---------------------------------------------------------------------- honest traffic
+
+
+def _honest(payload: dict[str, Any]) -> dict[str, Any]:
+    """Honest clients on natural rows: what the policy costs them (accuracy, refusals, money, alarms)."""
+    from modelsteal.campaigns.traffic import benign_clients
+    from modelsteal.victims.model_dir import load_model_dir
+
+    content = payload["content"]
+    seed = int(content["seed"])
+    md = load_model_dir(payload["victim_dir"])
+    if md.y_eval is None:
+        raise ModelStealError("honest traffic needs the victim's labelled evaluation rows")
+    plain_proba = md.victim.predict_proba(md.X_eval)
+    plain = plain_proba.argmax(axis=1)
+    honest = content["honest"]
+    clients = benign_clients(
+        md.X_eval,
+        md.y_eval,
+        n_clients=int(honest["clients"]),
+        queries=int(honest["queries"]),
+        random_state=seed,
+        prefix=f"cell-{payload['id']}-honest",
+    )
+    index = {row.tobytes(): i for i, row in enumerate(md.X_eval)}
+    answered = correct = plain_correct = kept = refused = flagged = 0
+    spent = pow_seconds = latency = distortion = 0.0
+    requests = 0
+    with _api(payload) as api:
+        for client in clients:
+            transport = api.connect(client.name)
+            for batch in client.batched():
+                rows = [index[r.tobytes()] for r in batch]
+                started = time.perf_counter()
+                requests += 1
+                try:
+                    answers, _cost = transport.send(batch)
+                except (Refused, RateLimited):
+                    refused += len(rows)
+                    continue
+                finally:
+                    latency += time.perf_counter() - started
+                labels = np.asarray(answers.labels)
+                truth = md.y_eval[rows]
+                answered += len(rows)
+                correct += int(np.sum(labels == truth))
+                plain_correct += int(np.sum(plain[rows] == truth))
+                kept += int(np.sum(labels == plain[rows]))
+                distortion += float(
+                    np.sum(
+                        0.5
+                        * np.abs(seen_distribution(answers, plain_proba.shape[1]) - plain_proba[rows]).sum(
+                            axis=1
+                        )
+                    )
+                )
+            usage = _usage(transport)
+            spent += float(usage.get("spent", 0.0)) if usage else 0.0
+            pow_seconds += float(getattr(getattr(transport, "work", None), "seconds", 0.0) or 0.0)
+            flagged += int(bool(_flagged(api.store, client.name)))
+    total = sum(c.rows.shape[0] for c in clients)
+    return {
+        "clients": len(clients),
+        "rows": total,
+        "honest_accuracy": correct / answered if answered else None,
+        "plain_accuracy": plain_correct / answered if answered else None,
+        "labels_kept": kept / answered if answered else None,
+        "answer_tv": distortion / answered if answered else None,
+        "refused_share": refused / total,
+        "flagged_share": flagged / len(clients),
+        "money_per_client": spent / len(clients),
+        "pow_seconds": round(pow_seconds, 4),
+        "ms_per_request": round(1000 * latency / max(requests, 1), 3),
+    }
+
+
+def seen_distribution(answers: Any, n_classes: int) -> Any:
+    """What an answer tells the client as a distribution over the classes: the probabilities;
+    or the top k with the rest of the mass spread evenly; or the label alone (one-hot)."""
+    n = len(answers)
+    if answers.probabilities is not None:
+        return np.asarray(answers.probabilities, dtype=np.float64)
+    if answers.top_k_classes is not None and answers.top_k_probabilities is not None:
+        return _spread(answers.top_k_classes, answers.top_k_probabilities, n_classes)
+    out = np.zeros((n, n_classes))
+    out[np.arange(n), answers.labels] = 1.0
+    return out
+
+
+def _spread(classes: Any, probabilities: Any, c: int) -> Any:
+    n = classes.shape[0]
+    out = np.zeros((n, c))
+    for i in range(n):
+        out[i, classes[i]] = probabilities[i]
+        rest = [j for j in range(c) if j not in set(classes[i].tolist())]
+        if rest:
+            out[i, rest] = max(0.0, 1.0 - float(np.sum(probabilities[i]))) / len(rest)
+    return out
