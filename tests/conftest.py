@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -60,3 +61,14 @@ def theft_factory() -> Callable[..., tuple[Victim, Dataset, ThiefPool]]:
         return _thefts[dataset]
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which browser tests did not run and how to enable them: a skip is not a pass."""
+    from tests.browser import ENABLE, NOT_RUN
+
+    if NOT_RUN:
+        terminalreporter.write_sep("!", "browser tests did NOT run", yellow=True)
+        for line in NOT_RUN:
+            terminalreporter.write_line(f"  {line}")
+        terminalreporter.write_line(f"  to enable them: {ENABLE}")

@@ -1,7 +1,15 @@
-"""``make demo``: train victims on bundled data, steal them, print the table.
+"""``make demo``: the default campaign over HTTP, then Tramèr et al.'s attacks in memory.
 
-Everything runs on this machine in a minute or so; the model directories land in
-``demo-out/`` (or the folder given as the first argument).
+1. The default campaign (``campaigns/default.yaml``): three digits victims behind three
+   policies of gateways served on loopback, stolen over HTTP at several budgets and seeds,
+   honest clients beside them; its headline table is printed and its report written to
+   ``demo-out/campaign/report.html``. A second ``make demo`` finds the cells done and only
+   rewrites the report.
+2. Tramèr et al. 2016's attacks on eight victims, in memory: exact copies from a handful of
+   queries, and three learning attacks on a CNN.
+
+Everything runs on this machine in about three minutes; the output lands in ``demo-out/``
+(or the folder given as the first argument).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import torch
 from rich.console import Console
 
 from modelsteal.attacks import mlp_unknowns
-from modelsteal.campaigns.experiment import steal_model_dir, steal_url
+from modelsteal.campaigns.experiment import steal_model_dir
 from modelsteal.cli import print_results
 from modelsteal.datasets import load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
@@ -67,9 +75,49 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args[0] if args else "demo-out")
     root.mkdir(parents=True, exist_ok=True)
     console = Console()
+    start = time.perf_counter()
+    report = run_default_campaign(root / "campaign", console)
+    tramer(root, console)
+    console.print(
+        f"report of the campaign: {report.resolve()} (open it in a browser; it works offline)\n"
+        f"model directories in {root}/ ; total {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+def run_default_campaign(out: Path, console: Console) -> Path:
+    """Run (or finish) the default campaign with two workers; print its headline; write the report."""
+    from modelsteal.campaigns.commands import default_campaign_path
+    from modelsteal.campaigns.report import Results, build_report, comparison_section, headline_table
+    from modelsteal.campaigns.runner import LocalExecutor, run_campaign
+    from modelsteal.campaigns.spec import load_campaign
+    from modelsteal.campaigns.store import CampaignStore
+    from modelsteal.campaigns.tables import print_table
+
+    campaign = load_campaign(default_campaign_path())
+    summary = run_campaign(campaign, out, executor=LocalExecutor(2), resume=True)
+    store = CampaignStore(out)
+    try:
+        res = Results(store.rows(), store.victims(), store.meta())
+    finally:
+        store.close()
+    table = headline_table(res)
+    print_table(
+        f"default campaign over HTTP: {summary.ran} cells run in {summary.seconds:.0f} s, "
+        f"{summary.reused} already done, {summary.skipped} cannot run, {summary.failed} failed",
+        table["heads"],
+        [[cell["text"] for cell in row] for row in table["rows"]],
+    )
+    for comparison in campaign.comparisons:
+        section = comparison_section(res, comparison.name, comparison.victims, comparison.claim)
+        console.print(f"[bold]{comparison.name}[/bold]: {section['summary']}")
+    return build_report(out)
+
+
+def tramer(root: Path, console: Console) -> None:
+    """Tramèr et al.'s attacks and three learning attacks, in memory."""
     csv_path = write_loans_csv(root / "loans.csv")
     rows = []
-    start = time.perf_counter()
     with Reporter().stage(
         "training and stealing", total=len(PLAN) + len(LEARNING_PLAN) + 1, unit="steps"
     ) as stage:
@@ -111,88 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             stage.step(f"{label}: {attack}, {result.queries} queries")
     print_results(
         rows,
-        "modelsteal demo: Tramèr et al. 2016 (equation solving, path finding) and learning-based attacks "
+        "Tramèr et al. 2016 (equation solving, path finding) and learning-based attacks "
         "(Knockoff Nets, ActiveThief, Copycat; thief pool: digits images the CNN never saw), in memory",
-    )
-    over_http(root, [r[0] for r in HTTP_PLAN], console)
-    console.print(f"model directories in {root}/ ; total {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-# (served name, attack, budget): stolen again through the gateway over HTTP
-HTTP_PLAN = [
-    ("breast_cancer logreg", "equation-solving", 31),
-    ("digits softmax", "equation-solving", 65),
-    ("loans.csv softmax", "equation-solving", 12),
-    ("iris ovr", "equation-solving", 8),
-    ("digits tree", "path-finding", 4000),
-]
-
-DEMO_POLICY = """
-tiers:
-  default:
-    key_limits: ["10000/hour", "100000/day"]
-    ip_limits: ["50000/hour", "500000/day"]
-    price_per_row: 0.001
-allow_missing: true
-store_inputs: true
-detection: {}   # every detector, default thresholds; actions flag (single_class logs)
-"""
-
-
-def _dir_name(label: str) -> str:
-    return label.replace(" ", "-").replace(".csv", "")
-
-
-def over_http(root: Path, labels: list[str], console: Console) -> None:
-    """Serve the demo's victims from a gateway on a free loopback port and steal them over HTTP."""
-    from modelsteal.gateway.process import gateway_process
-    from modelsteal.gateway.store import Store
-    from modelsteal.oracle.http import HTTPTransport
-
-    db = root / "gateway.db"
-    db.unlink(missing_ok=True)
-    policy = root / "policy.yaml"
-    policy.write_text(DEMO_POLICY)
-    key = Store(db).create_key("demo-thief")
-    dirs = [root / _dir_name(label) for label in labels]
-    rows = []
-    with (
-        gateway_process(dirs, db, policy=policy) as (url, _),
-        Reporter().stage(
-            f"stealing over HTTP through the gateway at {url}", total=len(HTTP_PLAN), unit="steps"
-        ) as stage,
-    ):
-        for label, attack, budget in HTTP_PLAN:
-            result, _name, _family = steal_url(
-                f"{url}/v1/models/{label.replace(' ', '%20')}",
-                key,
-                attack,
-                budget=budget,
-                seed=0,
-                eval_dir=root / _dir_name(label),
-            )
-            summary = result.summary()
-            summary["victim"] = label
-            rows.append(summary)
-            stage.step(f"{label}: {attack}, {result.queries} queries")
-        transport = HTTPTransport(f"{url}/v1/models/digits%20softmax", key)
-        usage = transport.usage()
-        transport.close()
-    print_results(rows, f"the same victims stolen over HTTP through the gateway ({url}, then stopped)")
-    console.print(
-        f"gateway usage of the demo key: {usage['requests']} requests, {usage['rows']} rows, "
-        f"{usage['spent']:.3f} spent at {usage['price_per_row']} per row; query log in {db}"
-    )
-    store = Store(db)
-    alarms = store.alarms("demo-thief")
-    firsts: dict[tuple[str, str], int] = {}
-    for a in alarms:
-        firsts.setdefault((str(a["model"]), str(a["detector"])), int(a["at_row"]))
-    console.print(
-        f"the gateway's detectors flagged demo-thief: {store.client('demo-thief').flagged}; first alarms "
-        + "; ".join(f"{model}: {det} at query {row}" for (model, det), row in firsts.items())
-        + f" (replay offline: modelsteal audit --db {db})"
     )
 
 

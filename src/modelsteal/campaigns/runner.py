@@ -227,11 +227,13 @@ def run_campaign(
             if s.cell.id not in done:
                 store.write(s.cell.id, coordinates(s.cell), s.cell.content(), "skipped", error=s.reason)
         pending = [c for c in cells if c.id not in done]
-        started = time.perf_counter()
         with reporter.stage("preparing victims", total=len(campaign.victims), unit="victims") as stage:
             victims = prepare_victims(
                 campaign, store, on_victim=lambda name, what: stage.step(f"{name}: {what}")
             )
+        started = (
+            time.perf_counter()
+        )  # the cells' time (with the gateways' start): training is the victims' cost
         failures: list[str] = []
         with ExitStack() as stack:
             gateways: dict[str, dict[str, str]] = {}
