@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from modelsteal.campaigns.report import CHROMIUM_FLAGS
+
 CHROMIUM = os.environ.get("MODELSTEAL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ENABLE = (
     "install Debian's Chromium (apt-get install chromium; .ci/run does this) and the dev extra "
@@ -21,17 +23,8 @@ ENABLE = (
 )
 #: tests that could not run for want of a browser, for the run's summary
 NOT_RUN: list[str] = []
-#: flags for a browser on a closed network, as root, with no screen
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+#: flags for a browser on a closed network, as root, with no screen (the report's own)
+FLAGS = list(CHROMIUM_FLAGS)
 
 
 @contextmanager

@@ -282,6 +282,9 @@ def test_over_http_the_cells_measure_what_they_measure_in_process(tmp_path: Path
     for a, b in zip(comparable(local), comparable(served), strict=True):
         assert a["status"] == b["status"]
         assert a["result"] == b["result"]
+    # cells share a gateway over HTTP but never a detector's key group: no alarm counts rows of another cell
+    for row in served:
+        assert all(at <= row.result.get("queries", 0) for at in (row.result.get("alarms") or {}).values())
     assert all(
         not p.name.endswith(".db") or p.stat().st_size > 0 for p in (tmp_path / "http" / "gateways").iterdir()
     )
@@ -446,3 +449,15 @@ def test_the_report_renders_in_a_real_browser_offline(finished: Path, tmp_path: 
         )
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         assert (tmp_path / "report.png").stat().st_size > 10_000, f"screenshot by {CHROMIUM}"
+
+
+def test_report_writes_a_screenshot_from_the_command_line(finished: Path, tmp_path: Path) -> None:
+    from tests.browser import browser_or_skip
+
+    with browser_or_skip():
+        pass  # skips (and says so in the summary) where there is no browser
+    shot = tmp_path / "report.png"
+    assert (
+        main(["report", str(finished), "--output", str(tmp_path / "r.html"), "--screenshot", str(shot)]) == 0
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

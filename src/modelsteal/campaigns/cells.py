@@ -24,6 +24,29 @@ from modelsteal.errors import ModelStealError, RateLimited, Refused, Unsupported
 #: the history points the report draws fidelity-versus-queries from
 HISTORY_FIELDS = ("queries", "fidelity_test", "fidelity_uniform")
 
+# Cells must not see each other. In-process each has a gateway of its own; over HTTP the cells
+# of a policy share one gateway, whose detectors group keys by address (/24) and by creation
+# time. So every cell gets a slot: its clients send from their own /24 inside 127.0.0.0/8
+# (all of it is loopback on Linux) and their keys are dated in a stretch of time of their own,
+# before a fixed epoch (a deterministic date: creation groups are buckets of absolute time).
+#: a fixed moment the slots' creation times count back from
+EPOCH = 1_600_000_000.0
+#: each slot's stretch of key creation times: longer than honest clients' 60 days of history
+SLOT_SECONDS = 100 * 86400.0
+#: distinct /24 networks in 127.1.0.0 to 127.250.249.0
+ADDRESS_BLOCKS = 250 * 250
+
+
+def client_address(slot: int, width: int, client: int) -> str:
+    """The loopback address client ``client`` of the cell in ``slot`` sends from (its own /24)."""
+    n = (slot * width + client) % ADDRESS_BLOCKS
+    return f"127.{1 + n // 250}.{n % 250}.7"
+
+
+def created_at(slot: int, offset: float = 0.0) -> float:
+    """When a key of the cell in ``slot`` was created (``offset``: seconds before the slot's end)."""
+    return EPOCH - slot * SLOT_SECONDS + offset
+
 
 def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     """Run one cell; returns ``{"status": done|failed|skipped, "result": {...}, "error": str|None}``."""
@@ -52,23 +75,31 @@ class _Api:
         self.store: Any = None
         self.gateway: Any = None
         self.transports: list[Any] = []
+        self.clients: list[Any] = []
 
-    def connect(self, key_name: str) -> Any:
+    def connect(self, key_name: str, client: int = 0, age: float = 0.0) -> Any:
+        """A transport for a new key: client number ``client`` of the cell, created ``age`` seconds early."""
         content = self.payload["content"]
         victim = content["victim"]
+        slot, width = int(self.payload.get("slot", 0)), int(self.payload.get("slot_width", 1))
+        ip = client_address(slot, width, client)
         if "url" in victim:
             transport = _remote(victim)
         elif self.payload.get("gateway") is not None:  # a gateway process the driver serves on loopback
+            import httpx
+
             from modelsteal.oracle.http import HTTPTransport
 
-            key = self.store.create_key(key_name, content["policy"]["tier"])
+            key = self.store.create_key(key_name, content["policy"]["tier"], created=created_at(slot, -age))
             url = self.payload["gateway"]["url"]
-            transport = HTTPTransport(f"{url}/v1/models/{quote(self.payload['model'])}", key)
+            http = httpx.Client(timeout=60.0, transport=httpx.HTTPTransport(local_address=ip))
+            self.clients.append(http)
+            transport = HTTPTransport(f"{url}/v1/models/{quote(self.payload['model'])}", key, client=http)
         else:
             from modelsteal.gateway.transport import GatewayTransport
 
-            key = self.store.create_key(key_name, content["policy"]["tier"])
-            transport = GatewayTransport(self.gateway, key, self.payload["model"])
+            key = self.store.create_key(key_name, content["policy"]["tier"], created=created_at(slot, -age))
+            transport = GatewayTransport(self.gateway, key, self.payload["model"], ip=ip)
         self.transports.append(transport)
         return transport
 
@@ -91,6 +122,8 @@ def _api(payload: dict[str, Any]) -> Iterator[_Api]:
         finally:
             for transport in api.transports:
                 transport.close()
+            for http in api.clients:
+                http.close()
             if api.store is not None:
                 api.store.close()
 
@@ -275,8 +308,9 @@ def _honest(payload: dict[str, Any]) -> dict[str, Any]:
     spent = pow_seconds = latency = distortion = 0.0
     requests = 0
     with _api(payload) as api:
-        for client in clients:
-            transport = api.connect(client.name)
+        for number, client in enumerate(clients):
+            # benign_clients dates each key up to 60 days back (its `created` is relative to now=0)
+            transport = api.connect(client.name, number, age=-client.created)
             for batch in client.batched():
                 rows = [index[r.tobytes()] for r in batch]
                 started = time.perf_counter()

@@ -55,6 +55,11 @@ def add_parsers(sub: Any) -> None:
     report = sub.add_parser("report", help="write a campaign's self-contained HTML report")
     report.add_argument("folder", type=Path, help="a campaign's --out folder")
     report.add_argument("--output", type=Path, help="the file to write (default FOLDER/report.html)")
+    report.add_argument(
+        "--screenshot",
+        type=Path,
+        help="also write a PNG of the report's first screen (needs Playwright and a Chromium binary)",
+    )
 
 
 def default_campaign_path() -> Path:
@@ -187,7 +192,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from modelsteal.campaigns.report import build_report
+    from modelsteal.campaigns.report import build_report, screenshot
 
-    print(f"report: {build_report(args.folder, output=args.output).resolve()}")
+    path = build_report(args.folder, output=args.output)
+    print(f"report: {path.resolve()}")
+    if args.screenshot is not None:
+        print(f"screenshot: {screenshot(path, args.screenshot).resolve()}")
     return 0

@@ -669,3 +669,52 @@ def build_report(
     path = Path(output) if output is not None else Path(folder) / REPORT_NAME
     path.write_text(page, encoding="utf-8")
     return path
+
+
+#: a headless browser on a closed network, as root, with no screen
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_path() -> str | None:
+    import os
+    import shutil
+
+    found = (
+        os.environ.get("MODELSTEAL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    return found if found and os.access(found, os.X_OK) else None
+
+
+def screenshot(report: Path, out: Path, *, width: int = 1280, height: int = 1500) -> Path:
+    """A PNG of the report's first ``height`` pixels, from a local Chromium driven by Playwright."""
+    from modelsteal.errors import InvalidInput
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise InvalidInput(
+            "--screenshot needs Playwright: pip install playwright (no browser download)"
+        ) from None
+    binary = chromium_path()
+    if binary is None:
+        raise InvalidInput(
+            "--screenshot needs a Chromium binary: apt-get install chromium, or set MODELSTEAL_CHROMIUM=PATH"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=list(CHROMIUM_FLAGS))
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(Path(report).resolve().as_uri())
+            page.screenshot(path=str(out))
+        finally:
+            browser.close()
+    return Path(out)

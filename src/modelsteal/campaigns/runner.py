@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,15 @@ from modelsteal.errors import InvalidInput
 from modelsteal.progress import Reporter
 
 EXECUTORS = ("local", "ray")
+#: modules a local worker needs, imported once by the fork server the workers start from
+PRELOAD = (
+    "torch",
+    "modelsteal.campaigns.cells",
+    "modelsteal.campaigns.experiment",
+    "modelsteal.attacks.registry",
+    "modelsteal.gateway.service",
+    "modelsteal.gateway.transport",
+)
 #: seconds to wait for a Ray cluster's address to answer before giving up
 RAY_CONNECT_TIMEOUT = 10.0
 
@@ -41,6 +51,9 @@ OnResult = Callable[[Payload, dict[str, Any]], None]
 class Executor(Protocol):
     name: str
     workers: int
+    startup_seconds: float
+
+    def start(self) -> None: ...
 
     def run(self, payloads: Sequence[Payload], on_result: OnResult) -> None: ...
 
@@ -56,8 +69,18 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _warm() -> int:
+    """A no-op task: returns when a worker has started and imported what cells need."""
+    return os.getpid()
+
+
 class LocalExecutor:
-    """Cells in this process (one worker) or in a pool of ``workers`` processes."""
+    """Cells in this process (one worker) or in a pool of ``workers`` processes.
+
+    ``start()`` spins the pool up in the background (the driver calls it before training
+    the victims, so the two overlap); ``startup_seconds`` is how long the workers took to be
+    ready.
+    """
 
     name = "local"
 
@@ -65,6 +88,21 @@ class LocalExecutor:
         if workers < 1:
             raise InvalidInput("--workers must be at least 1")
         self.workers = workers
+        self.startup_seconds = 0.0
+        self._pool: ProcessPoolExecutor | None = None
+        self._warming: list[Future[int]] = []
+        self._started = 0.0
+
+    def start(self) -> None:
+        if self.workers == 1 or self._pool is not None:
+            return
+        # forkserver: workers fork from a clean server process that imported torch and the
+        # cells' code once (no torch state forked from the driver, no import per worker)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        self._started = time.perf_counter()
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        self._warming = [self._pool.submit(_warm) for _ in range(self.workers)]
 
     def run(self, payloads: Sequence[Payload], on_result: OnResult) -> None:
         if self.workers == 1:
@@ -72,13 +110,19 @@ class LocalExecutor:
             for payload in payloads:
                 on_result(payload, run_cell(payload))
             return
-        # spawn: a fresh interpreter per worker (no torch state forked from the driver)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker) as pool:
+        self.start()
+        pool = self._pool
+        if pool is None:  # pragma: no cover - start() made it
+            raise RuntimeError("the worker pool did not start")
+        try:
+            if self._warming:
+                wait(self._warming)
+                self.startup_seconds = time.perf_counter() - self._started
+                self._warming = []
             queue = list(payloads)
             running: dict[Future[dict[str, Any]], Payload] = {}
-            # keep the pool fed, but submit no more than it can start: a killed run then
-            # has few cells in flight to lose
+            # keep the pool fed, but submit no more than it can start: a killed run then has
+            # few cells in flight to lose
             while queue or running:
                 while queue and len(running) < 2 * self.workers:
                     payload = queue.pop(0)
@@ -86,9 +130,13 @@ class LocalExecutor:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     on_result(running.pop(future), future.result())
+        finally:
+            self.close()  # one pool per run: the next run starts its own
 
     def close(self) -> None:
-        return None
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class RayExecutor:
@@ -118,6 +166,9 @@ class RayExecutor:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         self.startup_seconds = time.perf_counter() - started
         self._task = ray.remote(num_cpus=1, max_retries=0)(run_cell)
+
+    def start(self) -> None:
+        return None  # ray.init above started the instance
 
     def run(self, payloads: Sequence[Payload], on_result: OnResult) -> None:
         import ray
@@ -227,6 +278,8 @@ def run_campaign(
             if s.cell.id not in done:
                 store.write(s.cell.id, coordinates(s.cell), s.cell.content(), "skipped", error=s.reason)
         pending = [c for c in cells if c.id not in done]
+        if pending:
+            executor.start()  # workers come up while the victims train
         with reporter.stage("preparing victims", total=len(campaign.victims), unit="victims") as stage:
             victims = prepare_victims(
                 campaign, store, on_victim=lambda name, what: stage.step(f"{name}: {what}")
@@ -239,9 +292,13 @@ def run_campaign(
             gateways: dict[str, dict[str, str]] = {}
             if campaign.transport == "http" and pending:
                 gateways = stack.enter_context(serve_policies(campaign, pending, victims, Path(out)))
+            slots = {cell.id: i for i, cell in enumerate(campaign.grid())}
+            width = campaign.honest["clients"] if campaign.honest else 1
             payloads = [
                 {
                     "id": cell.id,
+                    "slot": slots[cell.id],
+                    "slot_width": width,
                     "content": cell.content(),
                     "victim_dir": victims[cell.victim.name].get("dir"),
                     "model": victims[cell.victim.name].get("model", cell.victim.name),
