@@ -461,3 +461,28 @@ def test_report_writes_a_screenshot_from_the_command_line(finished: Path, tmp_pa
         main(["report", str(finished), "--output", str(tmp_path / "r.html"), "--screenshot", str(shot)]) == 0
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_every_client_slot_has_its_own_network_and_stretch_of_time() -> None:
+    from modelsteal.campaigns.cells import SLOT_SECONDS, client_address, created_at
+
+    width = 5
+    networks = {client_address(slot, width, j).rsplit(".", 1)[0] for slot in range(400) for j in range(width)}
+    assert len(networks) == 400 * width
+    assert all(client_address(s, width, 0).startswith("127.") for s in range(400))
+    # an honest client up to 60 days old stays inside its cell's stretch
+    assert created_at(3, -60 * 86400.0) > created_at(4) and created_at(3) - created_at(4) == SLOT_SECONDS
+
+
+def test_what_an_answer_tells_is_a_distribution_over_every_class() -> None:
+    import numpy as np
+
+    from modelsteal.campaigns.cells import seen_distribution
+    from modelsteal.oracle.answers import Answers
+
+    labels = Answers(labels=np.array([2, 0]))
+    assert seen_distribution(labels, 4).tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
+    top = Answers(
+        labels=np.array([1]), top_k_classes=np.array([[1, 3]]), top_k_probabilities=np.array([[0.6, 0.2]])
+    )
+    assert np.allclose(seen_distribution(top, 4), [[0.1, 0.6, 0.1, 0.2]])
