@@ -111,6 +111,13 @@ BAD_FILES: list[tuple[str, dict[str, Any], str]] = [
     ("everything excluded", {"exclude": [{"victim": "softmax"}]}, "the rules leave no cell to run"),
     ("comparison", {"comparisons": [{"victims": ["softmax"]}]}, "comparisons[0]"),
     ("honest", {"honest": {"clients": 0}}, "honest.clients"),
+    ("ownership method", {"ownership": {"methods": ["dawn"]}}, "ownership.methods: 'dawn'"),
+    ("ownership level", {"ownership": {"alpha": 2}}, "ownership.alpha"),
+    (
+        "ownership without held-out rows",
+        {"victims": {"v": {"train": {"dataset": "digits", "family": "softmax"}}}, "ownership": {"zoo": 5}},
+        "victims.v.train: ownership needs victim_rows",
+    ),
 ]
 
 
@@ -364,6 +371,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
         attacks={"eq": {"attack": "eq-softmax", "budgets": [65]}, "retrain": {"attack": "retrain-uniform"}},
         budgets=[40, 80],
         comparisons=[{"name": "C=1 vs C=0.01", "victims": ["softmax", "softmax-c"], "claim": "a test claim"}],
+        ownership={
+            "methods": ["sac-m-labels", "watermark"],
+            "zoo": 5,
+            "families": ["softmax"],
+            "queries": 50,
+        },
     )
     run_campaign(campaign_from_dict(spec), out, executor=LocalExecutor(2))
     return out
@@ -407,6 +420,21 @@ def test_the_report_is_one_file_with_figures_tables_and_the_raw_results(finished
     assert len(raw["cells"]) == len(CampaignStore(finished).rows())
     assert "C=1 vs C=0.01" in page and "a test claim" in page and "paired cells" in page
     assert "eq-softmax needs probability vectors" in page  # the skipped cells are listed with the reason
+    assert "copies convicted" in page and "holds no watermark" in page
+
+
+def test_every_copy_is_verified_against_the_victims_independent_models(finished: Path) -> None:
+    rows = [r for r in CampaignStore(finished).rows() if r.kind == "attack" and r.status == "done"]
+    assert rows and all(set(r.result["ownership"]) == {"sac-m-labels", "watermark"} for r in rows)
+    for r in rows:
+        verdict = r.result["ownership"]["sac-m-labels"]
+        assert "error" not in verdict, verdict
+        assert verdict["queries"] == 50 and verdict["independents"] == 5 and 0.0 <= verdict["p_value"] <= 1.0
+        assert verdict["stolen"] == (verdict["p_value"] < verdict["alpha"])
+        assert "holds no watermark" in r.result["ownership"]["watermark"]["error"]
+    # equation solving copies the softmax exactly: its answers are the owner's, far from any independent's
+    exact = [r for r in rows if r.attack == "eq" and r.policy == "open" and r.victim == "softmax"]
+    assert exact and all(r.result["ownership"]["sac-m-labels"]["stolen"] for r in exact)
 
 
 def test_the_report_renders_in_a_real_browser_offline(finished: Path, tmp_path: Path) -> None:

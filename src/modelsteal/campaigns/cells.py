@@ -255,7 +255,45 @@ def _attack(payload: dict[str, Any]) -> dict[str, Any]:
             "fidelity_at_first_alarm": _fidelity_at(history, out["first_alarm"]),
         }
     )
+    if content.get("ownership"):
+        out["ownership"] = verify_copy(result.model, judge, payload.get("zoo"), content["ownership"], seed)
     return out
+
+
+def verify_copy(
+    model: Any, owner_dir: Any, zoo: str | None, spec: dict[str, Any], seed: int
+) -> dict[str, dict[str, Any]]:
+    """Each method's verdict on the stolen copy, against the null of the victim's independent models."""
+    from modelsteal.oracle import LocalTransport, Oracle
+    from modelsteal.ownership import load_zoo, make_method, null_distribution, owner_of
+    from modelsteal.victims.base import SklearnVictim
+
+    if zoo is None:
+        return {m: {"error": "no independent models for this victim"} for m in spec["methods"]}
+    copy = SklearnVictim(model, owner_dir.feature_space, family="copy")
+    owner = owner_of(owner_dir)
+    independents = load_zoo(zoo, owner_dir)
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name in spec["methods"]:
+        try:
+            method = make_method(name, n_samples=int(spec["queries"]))
+            evidence = method.prepare(owner, random_state=seed)
+            null = null_distribution(method, evidence, independents)
+            verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=float(spec["alpha"]))
+        except ModelStealError as exc:
+            verdicts[name] = {"error": str(exc)}
+            continue
+        verdicts[name] = {
+            "p_value": verdict.p_value,
+            "empirical_p": verdict.empirical_p,
+            "statistic": verdict.statistic,
+            "stolen": verdict.stolen,
+            "alpha": verdict.alpha,
+            "queries": verdict.queries,
+            "independents": verdict.independents,
+            "false_accusation_rate": verdict.false_accusation_rate,
+        }
+    return verdicts
 
 
 def _usage(transport: Any) -> dict[str, Any]:

@@ -556,6 +556,61 @@ def comparison_section(res: Results, name: str, victims: Sequence[str], claim: s
     }
 
 
+def ownership_table(res: Results) -> dict[str, Any] | None:
+    """Per victim, policy, attack and method: how many copies the owner convicts at its level."""
+    groups: dict[tuple[str, str, str, str], list[tuple[CellRow, dict[str, Any]]]] = defaultdict(list)
+    for r in res.attacks:
+        for method, verdict in (r.result.get("ownership") or {}).items():
+            groups[(r.victim, r.policy, r.attack, method)].append((r, verdict))
+    if not groups:
+        return None
+    rows = []
+    for (victim, policy, attack, method), items in sorted(groups.items()):
+        judged = [(r, v) for r, v in items if "p_value" in v]
+        errors = sorted({v["error"] for _, v in items if "error" in v})
+        ps = [float(v["p_value"]) for _, v in judged]
+        convicted = sum(bool(v["stolen"]) for _, v in judged)
+        alpha = judged[0][1]["alpha"] if judged else None
+        far = [float(v["false_accusation_rate"]) for _, v in judged]
+        rows.append(
+            [
+                victim,
+                policy,
+                attack,
+                method,
+                (
+                    f"{convicted} of {len(judged)}" if judged else "–",
+                    _sortkey(convicted / len(judged) if judged else None),
+                ),
+                (
+                    f"{statistics.median(ps):.2g}" if ps else "–",
+                    _sortkey(statistics.median(ps) if ps else None),
+                ),
+                (f"{min(ps):.2g}" if ps else "–", _sortkey(min(ps) if ps else None)),
+                (_pct(_mean(res.fidelity(r) for r, _ in judged)) if judged else "–", ""),
+                (_pct(_mean(far)) if far else "–", _sortkey(_mean(far) if far else None)),
+                ("–" if alpha is None else str(alpha), ""),
+                "; ".join(errors),
+            ]
+        )
+    return _table(
+        [
+            "victim",
+            "policy",
+            "attack",
+            "method",
+            "copies convicted",
+            "median p",
+            "smallest p",
+            "copies' fidelity (mean)",
+            "independents accused (leave one out)",
+            "α",
+            "error",
+        ],
+        rows,
+    )
+
+
 def failures_table(res: Results) -> dict[str, Any]:
     rows = [
         [
@@ -661,7 +716,7 @@ def build_report(
         honest=honest_table(res),
         utility_figure=utility_figure(res),
         comparisons=[comparison_section(res, c["name"], c["victims"], c.get("claim", "")) for c in wanted],
-        ownership=[r for r in res.attacks if "ownership" in r.result],
+        ownership=ownership_table(res),
         failures=failures_table(res),
         raw_json=raw.replace("</", "<\\/"),
         raw_b64=base64.b64encode(raw.encode()).decode(),

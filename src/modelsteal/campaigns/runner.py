@@ -280,7 +280,8 @@ def run_campaign(
         pending = [c for c in cells if c.id not in done]
         if pending:
             executor.start()  # workers come up while the victims train
-        with reporter.stage("preparing victims", total=len(campaign.victims), unit="victims") as stage:
+        steps = len(campaign.victims) * (2 if campaign.ownership else 1)
+        with reporter.stage("preparing victims", total=steps, unit="steps") as stage:
             victims = prepare_victims(
                 campaign, store, on_victim=lambda name, what: stage.step(f"{name}: {what}")
             )
@@ -302,6 +303,7 @@ def run_campaign(
                     "content": cell.content(),
                     "victim_dir": victims[cell.victim.name].get("dir"),
                     "model": victims[cell.victim.name].get("model", cell.victim.name),
+                    "zoo": victims[cell.victim.name].get("zoo"),
                     "gateway": gateways.get(cell.policy_name) if cell.victim.source != "url" else None,
                 }
                 for cell in pending

@@ -39,6 +39,7 @@ from typing import Any
 
 from modelsteal.catalog import MODEL_FAMILIES, POOL_KINDS
 from modelsteal.errors import InvalidInput, UnsupportedOracle
+from modelsteal.ownership.null import MIN_INDEPENDENTS
 from modelsteal.yaml_files import read_yaml
 
 #: the policy of a remote victim's cells: whatever its own server enforces
@@ -59,7 +60,10 @@ TOP_FIELDS = {
     "comparisons",
     "n_uniform",
     "description",
+    "ownership",
 }
+#: ownership methods a cell can run on its copy (DAWN reads the API's own store: use `verify`)
+CELL_OWNERSHIP_METHODS = ("sac-m", "sac-m-labels", "watermark")
 #: what `train:` may hold besides the TrainOptions fields
 TRAIN_FIELDS = {"dataset", "family", "seed", "victim_rows", "labelled_rows", "options"}
 DEFAULT_N_UNIFORM = 2000
@@ -119,6 +123,8 @@ class Cell:
     transport: str
     n_uniform: int
     honest: dict[str, int] = field(default_factory=dict)
+    #: verify each stolen copy: {methods, zoo, families, alpha, queries}; empty: no verification
+    ownership: dict[str, Any] = field(default_factory=dict)
 
     @property
     def policy_name(self) -> str:
@@ -139,6 +145,7 @@ class Cell:
             "transport": self.transport,
             "n_uniform": self.n_uniform,
             "honest": self.honest,
+            **({"ownership": self.ownership} if self.ownership else {}),
         }
 
     @property
@@ -195,6 +202,7 @@ class Campaign:
     comparisons: tuple[Comparison, ...] = ()
     n_uniform: int = DEFAULT_N_UNIFORM
     description: str = ""
+    ownership: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -230,7 +238,15 @@ class Campaign:
                     for budget in attack.budgets or self.budgets:
                         for seed in self.seeds:
                             cell = Cell(
-                                "attack", victim, policy, attack, budget, seed, self.transport, self.n_uniform
+                                "attack",
+                                victim,
+                                policy,
+                                attack,
+                                budget,
+                                seed,
+                                self.transport,
+                                self.n_uniform,
+                                ownership=self.ownership if victim.source != "url" else {},
                             )
                             if self._kept(cell):
                                 yield cell
@@ -332,6 +348,7 @@ def campaign_from_dict(data: Any, *, path: Path | None = None) -> Campaign:
         for i, c in enumerate(data.get("comparisons") or [])
     )
     n_uniform = _ints([data.get("n_uniform", DEFAULT_N_UNIFORM)], "n_uniform", fail, minimum=0)[0]
+    ownership = _ownership(data.get("ownership"), victims, fail)
     name = str(data.get("name") or (path.stem if path is not None else "campaign"))
     campaign = Campaign(
         name=name,
@@ -348,6 +365,7 @@ def campaign_from_dict(data: Any, *, path: Path | None = None) -> Campaign:
         comparisons=comparisons,
         n_uniform=n_uniform,
         description=str(data.get("description") or ""),
+        ownership=ownership,
     )
     if not any(True for _ in campaign.grid()):
         raise fail("include/exclude", "the rules leave no cell to run")
@@ -524,6 +542,56 @@ def _honest(value: Any, fail: Any) -> dict[str, int] | None:
     clients = _ints([value.get("clients", 10)], "honest.clients", fail, minimum=1)[0]
     queries = _ints([value.get("queries", 200)], "honest.queries", fail, minimum=1)[0]
     return {"clients": clients, "queries": queries}
+
+
+def _ownership(value: Any, victims: tuple[VictimSpec, ...], fail: Any) -> dict[str, Any]:
+    """``ownership: {methods: [...], zoo: N, families: [...], alpha: A, queries: Q}``."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise fail("ownership", "a mapping {methods: [sac-m-labels, ...], zoo: 10}")
+    unknown = sorted(set(value) - {"methods", "zoo", "families", "alpha", "queries"})
+    if unknown:
+        raise fail(
+            f"ownership.{unknown[0]}", "unknown; ownership takes methods, zoo, families, alpha, queries"
+        )
+    methods = value.get("methods") or ["sac-m-labels"]
+    if not isinstance(methods, list):
+        methods = [methods]
+    for m in methods:
+        if m not in CELL_OWNERSHIP_METHODS:
+            raise fail(
+                "ownership.methods",
+                f"{m!r}: a cell verifies its copy with {', '.join(CELL_OWNERSHIP_METHODS)} "
+                "(DAWN reads the API's watermark store: run modelsteal verify --method dawn)",
+            )
+    families = value.get("families") or []
+    for f in families if isinstance(families, list) else [families]:
+        if f not in MODEL_FAMILIES:
+            raise fail("ownership.families", f"unknown family {f!r}; choose from {', '.join(MODEL_FAMILIES)}")
+    alpha = value.get("alpha", 0.01)
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < float(alpha) < 1.0:
+        raise fail("ownership.alpha", f"{alpha!r} is not a level in (0, 1)")
+    zoo = _ints([value.get("zoo", 10)], "ownership.zoo", fail, minimum=MIN_INDEPENDENTS)[0]
+    queries = _ints([value.get("queries", 100)], "ownership.queries", fail, minimum=2)[0]
+    for victim in victims:
+        if victim.source == "train" and "victim_rows" not in victim.params:
+            raise fail(
+                f"victims.{victim.name}.train",
+                "ownership needs victim_rows: the rows the owner never saw train the independent models",
+            )
+        if victim.source == "path" and not (Path(victim.params["path"]) / "pool.npz").is_file():
+            raise fail(
+                f"victims.{victim.name}.path",
+                "ownership needs a victim trained with --victim-rows (its pool.npz trains the independent models)",
+            )
+    return {
+        "methods": [str(m) for m in methods],
+        "zoo": zoo,
+        "families": [str(f) for f in (families if isinstance(families, list) else [families])],
+        "alpha": float(alpha),
+        "queries": queries,
+    }
 
 
 def _comparison(value: Any, where: str, victims: set[str], fail: Any) -> Comparison:

@@ -38,7 +38,40 @@ def prepare_victims(
         info = _prepare(spec, store.folder / "victims" / spec.name)
         store.record_victim(spec.name, spec.content(), info)
         out[spec.name] = {"content": spec.content(), **info}
+    if campaign.ownership:
+        for spec in campaign.victims:
+            if spec.source == "url":
+                if on_victim:
+                    on_victim(spec.name, "remote: no independent models")
+                continue
+            info = out[spec.name]
+            wanted = {"size": campaign.ownership["zoo"], "families": campaign.ownership["families"]}
+            if info.get("zoo_spec") == wanted and Path(info.get("zoo", "")).is_dir():
+                if on_victim:
+                    on_victim(spec.name, "independent models ready")
+                continue
+            if on_victim:
+                on_victim(spec.name, f"training {wanted['size']} independent models (the ownership null)")
+            info.update(_zoo(info["dir"], store.folder / "zoos" / spec.name, wanted))
+            store.record_victim(spec.name, spec.content(), {k: v for k, v in info.items() if k != "content"})
     return out
+
+
+def _zoo(owner_dir: str, folder: Path, wanted: dict[str, Any]) -> dict[str, Any]:
+    """Independent models on the owner's held-out rows (``ownership/zoo.py``), for the cells' null."""
+    from modelsteal.ownership import build_zoo
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    started = time.process_time()
+    build_zoo(
+        owner_dir, size=int(wanted["size"]), families=wanted["families"] or None, out=folder, random_state=0
+    )
+    return {
+        "zoo": str(folder),
+        "zoo_spec": wanted,
+        "zoo_cpu_seconds": round(time.process_time() - started, 3),
+    }
 
 
 def _still_there(info: dict[str, Any]) -> bool:
