@@ -9,6 +9,7 @@ run, in-process or over HTTP.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Iterator
@@ -265,20 +266,17 @@ def verify_copy(
 ) -> dict[str, dict[str, Any]]:
     """Each method's verdict on the stolen copy, against the null of the victim's independent models."""
     from modelsteal.oracle import LocalTransport, Oracle
-    from modelsteal.ownership import load_zoo, make_method, null_distribution, owner_of
     from modelsteal.victims.base import SklearnVictim
 
     if zoo is None:
         return {m: {"error": "no independent models for this victim"} for m in spec["methods"]}
     copy = SklearnVictim(model, owner_dir.feature_space, family="copy")
-    owner = owner_of(owner_dir)
-    independents = load_zoo(zoo, owner_dir)
     verdicts: dict[str, dict[str, Any]] = {}
     for name in spec["methods"]:
         try:
-            method = make_method(name, n_samples=int(spec["queries"]))
-            evidence = method.prepare(owner, random_state=seed)
-            null = null_distribution(method, evidence, independents)
+            method, evidence, null = _ownership_test(
+                str(owner_dir.path), zoo, name, int(spec["queries"]), seed
+            )
             verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=float(spec["alpha"]))
         except ModelStealError as exc:
             verdicts[name] = {"error": str(exc)}
@@ -294,6 +292,22 @@ def verify_copy(
             "false_accusation_rate": verdict.false_accusation_rate,
         }
     return verdicts
+
+
+@functools.lru_cache(maxsize=32)
+def _ownership_test(
+    owner_dir: str, zoo: str, stamp: tuple[int, int], name: str, queries: int, seed: int
+) -> tuple[Any, Any, Any]:
+    """The method, its evidence and its null for one victim and seed: the same for every cell of
+    that victim and seed, so a worker makes them once (they are deterministic). ``stamp``: when
+    the victim and its zoo were written, so a retrained victim is never judged by a stale null."""
+    from modelsteal.ownership import load_zoo, make_method, null_distribution, owner_of
+    from modelsteal.victims.model_dir import load_model_dir
+
+    md = load_model_dir(owner_dir)
+    method = make_method(name, n_samples=queries)
+    evidence = method.prepare(owner_of(md), random_state=seed)
+    return method, evidence, null_distribution(method, evidence, load_zoo(zoo, md))
 
 
 def _usage(transport: Any) -> dict[str, Any]:
