@@ -274,8 +274,9 @@ def verify_copy(
     verdicts: dict[str, dict[str, Any]] = {}
     for name in spec["methods"]:
         try:
+            stamp = (owner_dir.path / "card.json").stat().st_mtime_ns, Path(zoo).stat().st_mtime_ns
             method, evidence, null = _ownership_test(
-                str(owner_dir.path), zoo, name, int(spec["queries"]), seed
+                str(owner_dir.path), zoo, stamp, name, int(spec["queries"]), seed
             )
             verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=float(spec["alpha"]))
         except ModelStealError as exc:
