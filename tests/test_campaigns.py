@@ -514,3 +514,66 @@ def test_what_an_answer_tells_is_a_distribution_over_every_class() -> None:
         labels=np.array([1]), top_k_classes=np.array([[1, 3]]), top_k_probabilities=np.array([[0.6, 0.2]])
     )
     assert np.allclose(seen_distribution(top, 4), [[0.1, 0.6, 0.1, 0.2]])
+
+
+def test_a_remote_victim_is_stolen_as_served_and_judged_on_its_eval_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelsteal.datasets import load_dataset
+    from modelsteal.victims import save_model_dir, train_victim
+    from tests.servers import create_key, gateway_server
+
+    data = load_dataset("digits")
+    model_dir = save_model_dir(
+        train_victim(data, "softmax", seed=0), data, tmp_path / "remote", seed=0, name="remote"
+    )
+    db = tmp_path / "gateway.db"
+    key = create_key(db, "campaign")
+    monkeypatch.setenv("REMOTE_KEY", key)
+    with gateway_server([model_dir], db) as (url, _):
+        spec = grid(
+            victims={
+                "theirs": {
+                    "url": f"{url}/v1/models/remote",
+                    "api_key_env": "REMOTE_KEY",
+                    "eval": str(model_dir),
+                }
+            },
+            attacks={"eq": {"attack": "eq-softmax", "budgets": [65]}},
+            honest=None,
+            seeds=[0],
+        )
+        campaign = campaign_from_dict(spec)
+        cells, skipped = campaign.plan()
+        assert [c.policy_name for c in cells] == ["served"] and not skipped  # one cell: the API as served
+        run_campaign(campaign, tmp_path / "out", executor=LocalExecutor(1))
+    (row,) = CampaignStore(tmp_path / "out").rows()
+    assert row.status == "done" and row.policy == "served"
+    assert row.result["queries"] == 65 and row.result["fidelity_test"] == pytest.approx(1.0)
+    assert row.result["money"] == pytest.approx(65 * 0.001)  # the server's default price, read from its usage
+
+
+def test_a_remote_victim_without_its_key_fails_its_cells_with_the_fix(tmp_path: Path) -> None:
+    from modelsteal.datasets import load_dataset
+    from modelsteal.victims import save_model_dir, train_victim
+
+    data = load_dataset("digits")
+    judge = save_model_dir(train_victim(data, "softmax", seed=0), data, tmp_path / "judge", seed=0)
+    with pytest.raises(InvalidInput, match=r"victims.theirs.eval: .* is not a model directory"):
+        campaign_from_dict(
+            grid(victims={"theirs": {"url": "http://127.0.0.1:9/v1/models/x", "eval": str(tmp_path)}})
+        )
+    spec = grid(
+        victims={
+            "theirs": {
+                "url": "http://127.0.0.1:9/v1/models/x",
+                "api_key_env": "NO_SUCH_KEY_VAR",
+                "eval": str(judge),
+            }
+        },
+        attacks={"eq": {"attack": "eq-softmax", "budgets": [65]}},
+        honest=None,
+        seeds=[0],
+    )
+    summary = run_campaign(campaign_from_dict(spec), tmp_path / "out", executor=LocalExecutor(1))
+    assert summary.failed == 1 and "set $NO_SUCH_KEY_VAR" in summary.failures[0]

@@ -449,6 +449,8 @@ def _victim(name: str, spec: Any, base: Path, fail: Any) -> VictimSpec:
         raise fail(
             f"{where}.eval", "a remote victim needs eval: DIR (the model directory that judges fidelity)"
         )
+    if not (Path(params["eval"]) / "card.json").is_file():
+        raise fail(f"{where}.eval", f"{params['eval']} is not a model directory (modelsteal train or import)")
     return VictimSpec(name, "url", params)
 
 
