@@ -61,6 +61,9 @@ def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
         ("softmax", TrainOptions(dp_epsilon=8.0), "go with --model cnn"),
         ("cnn", TrainOptions(dp_epsilon=0.0), "--dp-epsilon must be a positive number"),
         ("cnn", TrainOptions(dp_epsilon=8.0, dp_delta=1.5), "--dp-delta must lie in"),
+        ("cnn", TrainOptions(dp_epsilon=1.0, dp_accountant="moments"), "--dp-accountant must be one of"),
+        # RDP's conversion to (ε, δ) has a floor above 0.1 at δ = 1e-5: the error names the way out
+        ("cnn", TrainOptions(dp_epsilon=0.1), "no noise reaches ε = 0.1 .* with --dp-accountant prv"),
         ("cnn", TrainOptions(dp_epsilon=8.0, misinformation=True), "drop the other training options"),
         ("cnn", TrainOptions(adversarial_eps=1.5), "--adversarial-training EPS"),
         ("softmax", TrainOptions(watermark="trigger"), "go with --model cnn"),
@@ -71,6 +74,16 @@ def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
 def test_bad_training_options_are_refused(family: str, options: TrainOptions, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         train_victim(load_dataset("digits"), family, seed=0, options=options)
+
+
+def test_the_prv_accountant_reaches_the_smallest_budget_the_mission_asks() -> None:
+    data = load_dataset("digits")
+    owned, _ = split_for_theft(data, random_state=0)
+    private = train_victim(
+        owned, "cnn", seed=0, options=TrainOptions(dp_epsilon=0.1, dp_accountant="prv", epochs=2)
+    )
+    dp = private.details["dp_sgd"]
+    assert dp["accountant"] == "prv" and dp["epsilon_spent"] <= 0.1 + 1e-6 and dp["noise_multiplier"] > 10
 
 
 def test_train_command_writes_the_privacy_budget_to_the_card(tmp_path: Path) -> None:
