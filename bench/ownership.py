@@ -9,7 +9,9 @@ mnist5k; a plain CNN of the same seed gives the clean-accuracy cost): a zoo of `
 family and others, different seeds and row subsets: the hard case of same-distribution
 models), and stolen copies made through the owner's API by Knockoff (labels and
 probabilities, from the natural pool and from off-distribution pools), Copycat and Jacobian
-augmentation, over ``--seeds`` seeds. Each method queries every model with the same
+augmentation, over ``--seeds`` seeds; plus white-box thefts (weights fine-tuned or pruned) and
+data thefts (a CNN trained from scratch on the owner's own rows, another seed), the latter
+kept out of the AUC, which is about copies of the model. Each method queries every model with the same
 ``--queries`` CutMix samples. Copies are judged against the whole zoo; each independent
 against the zoo without it (leave one out), which gives the negatives of the ROC and the
 false-accusation rate. Printed: per method and kind of suspect, the median p-value, the
@@ -66,6 +68,10 @@ DAWN_SECRET = "bench-owner-secret"
 OWNERS = {"digits": "trigger", "mnist5k": "margin"}
 #: white-box thefts: the owner's weights taken and changed (no query goes through the API)
 MODIFIED = ("fine-tuned on the pool", "pruned 50%")
+#: data theft: a model trained from scratch on the owner's own training rows (another seed); a
+#: watermark should not catch it (it never saw the triggers). Kept out of the AUC, which is
+#: about copies of the model
+DATA_THEFT = "trained on the owner's data"
 
 
 def modified(victim: Any, how: str, pool: Any, seed: int) -> Any:
@@ -172,6 +178,10 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
             copy = modified(md.victim, how, pool, seed)
             fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
             copies.append((how, copy, fidelity, "(no key: the weights were taken)"))
+    for seed in range(args.seeds):
+        copy = train_victim(owned, "cnn", seed=100 + seed)
+        fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
+        copies.append((DATA_THEFT, copy, fidelity, "(no key: the data were taken)"))
     owner = owner_of(md)
     out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}, "accuracy": accuracy}
     for method_name in METHODS:
@@ -216,7 +226,7 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                     "named": None,
                 }
             )
-        p_pos = np.array([r["p"] for r in rows])
+        p_pos = np.array([r["p"] for r in rows if r["kind"] != DATA_THEFT])
         p_neg = np.array([r["p"] for r in negatives])
         labels = np.r_[np.ones(p_pos.size), np.zeros(p_neg.size)]
         auc = float(roc_auc_score(labels, -np.log(np.r_[p_pos, p_neg] + 1e-300)))
@@ -267,7 +277,7 @@ def plot(results: dict[str, dict[str, Any]], stem: str) -> None:
 
     OUT.mkdir(exist_ok=True)
     methods = tuple(METHODS)
-    kinds = [t[0] for t in THEFTS] + list(MODIFIED) + ["independent (left out)"]
+    kinds = [t[0] for t in THEFTS] + [*MODIFIED, DATA_THEFT, "independent (left out)"]
     fig, axes = plt.subplots(
         len(results), len(methods), figsize=(4 * len(methods), 4.2 * len(results)), squeeze=False
     )
@@ -320,7 +330,7 @@ def main() -> int:
     for owner, res in results.items():
         cells = []
         for method, m in res["methods"].items():
-            for kind in [t[0] for t in THEFTS] + list(MODIFIED) + ["independent (left out)"]:
+            for kind in [t[0] for t in THEFTS] + [*MODIFIED, DATA_THEFT, "independent (left out)"]:
                 rs = [r for r in m["rows"] + m["negatives"] if r["kind"] == kind]
                 fid = [r["fidelity"] for r in rs if not np.isnan(r["fidelity"])]
                 named = [r["named"] for r in rs if r.get("named") is not None]
