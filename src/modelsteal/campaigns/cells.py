@@ -21,6 +21,7 @@ from urllib.parse import quote
 import numpy as np
 
 from modelsteal.errors import ModelStealError, RateLimited, Refused, UnsupportedOracle
+from modelsteal.metrics.fidelity import tv_distance
 
 #: the history points the report draws fidelity-versus-queries from
 HISTORY_FIELDS = ("queries", "fidelity_test", "fidelity_uniform")
@@ -240,10 +241,7 @@ def _attack(payload: dict[str, Any]) -> dict[str, Any]:
         out.update({"fidelity_test": 0.0, "fidelity_uniform": 0.0, "accuracy_stolen": None, "history": []})
         return out
     summary = result.summary()
-    history = [
-        {"queries": p.queries, "fidelity_test": p.fidelity_test, "fidelity_uniform": p.fidelity_uniform}
-        for p in result.history
-    ]
+    history = [{name: getattr(p, name) for name in HISTORY_FIELDS} for p in result.history]
     out.update(
         {
             "fidelity_test": summary.get("fidelity_test"),
@@ -253,7 +251,7 @@ def _attack(payload: dict[str, Any]) -> dict[str, Any]:
             "accuracy_victim": summary.get("accuracy_victim"),
             "seconds": summary.get("seconds"),
             "history": history,
-            "fidelity_at_first_alarm": _fidelity_at(history, out["first_alarm"]),
+            "fidelity_at_first_alarm": fidelity_at(history, out["first_alarm"]),
         }
     )
     if content.get("ownership"):
@@ -312,21 +310,20 @@ def _ownership_test(
 
 
 def _usage(transport: Any) -> dict[str, Any]:
+    """The key's usage from our gateway (in-process or over HTTP); other servers keep none."""
     usage = getattr(transport, "usage", None)
-    if usage is not None:
-        try:
-            return dict(usage())
-        except ModelStealError:
-            return {}
-    gateway = getattr(transport, "gateway", None)
-    if gateway is not None:
-        return dict(gateway.usage(transport._client()))
-    return {}
+    if usage is None:
+        return {}
+    try:
+        return dict(usage())
+    except ModelStealError:
+        return {}
 
 
-def _fidelity_at(history: list[dict[str, Any]], query: int | None) -> float | None:
-    """The copy's test fidelity at the last checkpoint no later than ``query`` (0 before any)."""
-    if query is None:
+def fidelity_at(history: list[dict[str, Any]], query: int | None) -> float | None:
+    """The copy's test fidelity at the last checkpoint no later than ``query`` (0 before the
+    first); ``None`` without an alarm or without a history."""
+    if query is None or not history:
         return None
     reached = [p["fidelity_test"] for p in history if p["queries"] <= query]
     return float(reached[-1]) if reached else 0.0
@@ -381,14 +378,8 @@ def _honest(payload: dict[str, Any]) -> dict[str, Any]:
                 correct += int(np.sum(labels == truth))
                 plain_correct += int(np.sum(plain[rows] == truth))
                 kept += int(np.sum(labels == plain[rows]))
-                distortion += float(
-                    np.sum(
-                        0.5
-                        * np.abs(seen_distribution(answers, plain_proba.shape[1]) - plain_proba[rows]).sum(
-                            axis=1
-                        )
-                    )
-                )
+                seen = seen_distribution(answers, plain_proba.shape[1])
+                distortion += float(np.sum(tv_distance(seen, plain_proba[rows])))
             usage = _usage(transport)
             spent += float(usage.get("spent", 0.0)) if usage else 0.0
             pow_seconds += float(getattr(getattr(transport, "work", None), "seconds", 0.0) or 0.0)
@@ -426,8 +417,9 @@ def _spread(classes: Any, probabilities: Any, c: int) -> Any:
     n = classes.shape[0]
     out = np.zeros((n, c))
     for i in range(n):
+        rest = np.ones(c, dtype=bool)
+        rest[classes[i]] = False
+        if rest.any():
+            out[i, rest] = max(0.0, 1.0 - float(np.sum(probabilities[i]))) / int(rest.sum())
         out[i, classes[i]] = probabilities[i]
-        rest = [j for j in range(c) if j not in set(classes[i].tolist())]
-        if rest:
-            out[i, rest] = max(0.0, 1.0 - float(np.sum(probabilities[i]))) / len(rest)
     return out

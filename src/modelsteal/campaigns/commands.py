@@ -145,15 +145,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def flat_rows(folder: Path) -> list[dict[str, Any]]:
     """One flat record per cell: coordinates, status, every scalar result, one column per detector's first alarm."""
-    from modelsteal.campaigns.store import CampaignStore
+    from modelsteal.campaigns.store import read_store
 
-    store = CampaignStore.open_existing(folder)
-    try:
-        rows = store.rows()
-    finally:
-        store.close()
     out = []
-    for row in rows:
+    for row in read_store(folder)[0]:
         record = row.flat()
         for detector, query in (row.result.get("alarms") or {}).items():
             record[f"alarm_{detector}"] = query
@@ -164,21 +159,14 @@ def flat_rows(folder: Path) -> list[dict[str, Any]]:
 def _export(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from modelsteal.campaigns.store import CampaignStore
+    from modelsteal.campaigns.store import read_store
 
     output = args.output or args.folder / f"cells.{args.format}"
     if args.format == "jsonl":
-        store = CampaignStore.open_existing(args.folder)
-        try:
-            rows = store.rows()
-        finally:
-            store.close()
+        rows = read_store(args.folder)[0]
         with output.open("w") as f:
             for row in rows:
-                f.write(
-                    json.dumps({**row.flat(), "result": row.result, "content": row.content}, sort_keys=True)
-                    + "\n"
-                )
+                f.write(json.dumps(row.record(), sort_keys=True) + "\n")
         count = len(rows)
     else:
         frame = pd.DataFrame(flat_rows(args.folder))

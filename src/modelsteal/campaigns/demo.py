@@ -91,16 +91,11 @@ def run_default_campaign(out: Path, console: Console) -> Path:
     from modelsteal.campaigns.report import Results, build_report, comparison_section, headline_table
     from modelsteal.campaigns.runner import LocalExecutor, run_campaign
     from modelsteal.campaigns.spec import load_campaign
-    from modelsteal.campaigns.store import CampaignStore
     from modelsteal.campaigns.tables import print_table
 
     campaign = load_campaign(default_campaign_path())
     summary = run_campaign(campaign, out, executor=LocalExecutor(2), resume=True)
-    store = CampaignStore(out)
-    try:
-        res = Results(store.rows(), store.victims(), store.meta())
-    finally:
-        store.close()
+    res = Results.load(out)
     table = headline_table(res)
     print_table(
         f"default campaign over HTTP: {summary.ran} cells run in {summary.seconds:.0f} s, "

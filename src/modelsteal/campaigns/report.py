@@ -23,6 +23,7 @@ What it shows, and the rule behind each figure:
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -33,7 +34,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelsteal.campaigns.store import CampaignStore, CellRow
+from modelsteal.campaigns.cells import fidelity_at
+from modelsteal.campaigns.store import CellRow, read_store
 
 REPORT_NAME = "report.html"
 
@@ -66,7 +68,7 @@ def _num(value: Any, digits: int = 2) -> str:
 
 
 class Results:
-    """The store's rows, grouped the ways the report reads them."""
+    """The store's rows, grouped the ways the report reads them (each grouping made once)."""
 
     def __init__(
         self, rows: Sequence[CellRow], victims: dict[str, dict[str, Any]], meta: dict[str, str]
@@ -79,6 +81,11 @@ class Results:
         self.failed = [r for r in self.rows if r.status == "failed"]
         self.skipped = [r for r in self.rows if r.status == "skipped"]
 
+    @classmethod
+    def load(cls, folder: str | Path) -> Results:
+        """The results of a campaign folder."""
+        return cls(*read_store(folder))
+
     def names(self, field: str, rows: Sequence[CellRow] | None = None) -> list[str]:
         return list(dict.fromkeys(getattr(r, field) for r in (self.rows if rows is None else rows)))
 
@@ -86,6 +93,7 @@ class Results:
         value = row.result.get("fidelity_test")
         return float(value) if value is not None else 0.0
 
+    @functools.cached_property
     def worst_case(self) -> dict[tuple[str, str, str], CellRow]:
         """Per (victim, policy, attack): the cell with the best fidelity over seeds and budgets."""
         best: dict[tuple[str, str, str], CellRow] = {}
@@ -95,17 +103,19 @@ class Results:
                 best[key] = r
         return best
 
+    @functools.cached_property
     def by_budget(self) -> dict[tuple[str, str, str], dict[int, list[CellRow]]]:
         out: dict[tuple[str, str, str], dict[int, list[CellRow]]] = defaultdict(lambda: defaultdict(list))
         for r in self.attacks:
             out[(r.victim, r.policy, r.attack)][r.budget].append(r)
-        return out
+        return {key: dict(budgets) for key, budgets in out.items()}  # plain: a lookup adds nothing
 
+    @functools.cached_property
     def honest_by(self) -> dict[tuple[str, str], list[CellRow]]:
         out: dict[tuple[str, str], list[CellRow]] = defaultdict(list)
         for r in self.honest:
             out[(r.victim, r.policy)].append(r)
-        return out
+        return dict(out)
 
 
 # ---------------------------------------------------------------------- figures
@@ -133,7 +143,7 @@ def _plt() -> Any:
 
 def heatmap(res: Results, victim: str) -> str | None:
     """Attack × policy: the worst-case fidelity (the best any seed and budget reached)."""
-    worst = res.worst_case()
+    worst = res.worst_case
     attacks = [
         a for a in res.names("attack", res.attacks) if any(k[0] == victim and k[2] == a for k in worst)
     ]
@@ -165,7 +175,7 @@ def heatmap(res: Results, victim: str) -> str | None:
 
 def fidelity_curves(res: Results, victim: str) -> str | None:
     """Fidelity against queries, a panel per policy, a line per attack: mean and the seeds' range."""
-    series = {k: v for k, v in res.by_budget().items() if k[0] == victim}
+    series = {k: v for k, v in res.by_budget.items() if k[0] == victim}
     policies = [p for p in res.names("policy", res.attacks) if any(k[1] == p for k in series)]
     if not policies:
         return None
@@ -221,8 +231,8 @@ def detection_figure(res: Results) -> str | None:
 def utility_figure(res: Results) -> str | None:
     """Per victim and policy: how far honest answers are from the model's own, against the
     worst-case fidelity left to thieves."""
-    honest = res.honest_by()
-    worst = res.worst_case()
+    honest = res.honest_by
+    worst = res.worst_case
     points = []
     for (victim, policy), rows in honest.items():
         fids = [res.fidelity(r) for k, r in worst.items() if k[0] == victim and k[1] == policy]
@@ -328,8 +338,8 @@ def _sortkey(value: Any) -> str:
 def headline_table(res: Results) -> dict[str, Any]:
     """Per victim, policy and attack: worst-case fidelity and what it took, over seeds and budgets."""
     rows = []
-    groups = res.by_budget()
-    worst = res.worst_case()
+    groups = res.by_budget
+    worst = res.worst_case
     for (victim, policy, attack), best in sorted(worst.items()):
         top = max(groups[(victim, policy, attack)])
         fids = [res.fidelity(r) for r in groups[(victim, policy, attack)][top]]
@@ -369,7 +379,7 @@ def headline_table(res: Results) -> dict[str, Any]:
 
 def cost_table(res: Results) -> dict[str, Any]:
     rows = []
-    for (victim, policy, attack), best in sorted(res.worst_case().items()):
+    for (victim, policy, attack), best in sorted(res.worst_case.items()):
         info = res.victims.get(victim, {})
         train = info.get("train_cpu_seconds") or info.get("train_seconds")
         cpu = (best.result.get("cpu_seconds") or 0.0) + (best.result.get("pow_seconds") or 0.0)
@@ -410,8 +420,10 @@ def detection_table(res: Results) -> dict[str, Any]:
     for r in res.attacks:
         cells[(r.victim, r.policy)] += 1
         for det, q in (r.result.get("alarms") or {}).items():
-            per[(r.victim, r.policy, det)].append((int(q), _fidelity_at(r, int(q))))
-    honest = res.honest_by()
+            per[(r.victim, r.policy, det)].append(
+                (int(q), fidelity_at(r.result.get("history") or [], int(q)))
+            )
+    honest = res.honest_by
     rows = []
     for (victim, policy, det), hits in sorted(per.items()):
         qs = [q for q, _ in hits]
@@ -445,15 +457,9 @@ def detection_table(res: Results) -> dict[str, Any]:
     )
 
 
-def _fidelity_at(row: CellRow, query: int) -> float | None:
-    history = row.result.get("history") or []
-    reached = [p["fidelity_test"] for p in history if p["queries"] <= query]
-    return float(reached[-1]) if reached else (0.0 if history else None)
-
-
 def honest_table(res: Results) -> dict[str, Any]:
     rows = []
-    for (victim, policy), cells in sorted(res.honest_by().items()):
+    for (victim, policy), cells in sorted(res.honest_by.items()):
 
         def m(field: str, cells: list[CellRow] = cells) -> float:
             return _mean(float(r.result.get(field) or 0.0) for r in cells)
@@ -490,7 +496,7 @@ def honest_table(res: Results) -> dict[str, Any]:
 
 def comparison_section(res: Results, name: str, victims: Sequence[str], claim: str) -> dict[str, Any]:
     """Victim against victim, cell by cell (same policy, attack, budget, seed): the paired difference."""
-    groups = res.by_budget()
+    groups = res.by_budget
     rows = []
     diffs: list[float] = []
     first, second = victims[0], victims[1]
@@ -672,11 +678,7 @@ def build_report(
     """Write ``folder``'s report (``report.html`` by default) and return its path."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    store = CampaignStore.open_existing(folder)
-    try:
-        res = Results(store.rows(), store.victims(), store.meta())
-    finally:
-        store.close()
+    res = Results.load(folder)
     wanted = list(comparisons) or [
         {"name": c["name"], "victims": c["victims"], "claim": c.get("claim", "")}
         for c in json.loads(res.meta.get("comparisons", "[]"))
@@ -686,7 +688,7 @@ def build_report(
         {
             "campaign": res.meta,
             "victims": res.victims,
-            "cells": [{**r.flat(), "result": r.result, "content": r.content} for r in res.rows],
+            "cells": [r.record() for r in res.rows],
         },
         sort_keys=True,
         default=float,

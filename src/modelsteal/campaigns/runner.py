@@ -105,6 +105,8 @@ class LocalExecutor:
         self._warming = [self._pool.submit(_warm) for _ in range(self.workers)]
 
     def run(self, payloads: Sequence[Payload], on_result: OnResult) -> None:
+        if not payloads:  # nothing to run: no pool to start
+            return
         if self.workers == 1:
             _init_worker()
             for payload in payloads:
@@ -285,9 +287,8 @@ def run_campaign(
             victims = prepare_victims(
                 campaign, store, on_victim=lambda name, what: stage.step(f"{name}: {what}")
             )
-        started = (
-            time.perf_counter()
-        )  # the cells' time (with the gateways' start): training is the victims' cost
+        # the cells' time (with the gateways' start): training is the victims' cost
+        started = time.perf_counter()
         failures: list[str] = []
         with ExitStack() as stack:
             gateways: dict[str, dict[str, str]] = {}
@@ -339,7 +340,7 @@ def run_campaign(
             seconds=time.perf_counter() - started,
             executor=executor.name,
             workers=executor.workers,
-            startup_seconds=float(getattr(executor, "startup_seconds", 0.0)),
+            startup_seconds=executor.startup_seconds,
             failures=failures,
         )
     finally:

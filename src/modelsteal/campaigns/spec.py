@@ -639,9 +639,7 @@ def planned_info(victim: VictimSpec, policy: PolicySpec | None, path: Path | Non
 
         data = load_dataset(str(victim.params["dataset"]))
         space = data.feature_space
-        classes = tuple(str(c) for c in data.class_names) if hasattr(data, "class_names") else ()
-        if not classes:
-            classes = tuple(str(i) for i in range(data.n_classes))
+        classes = tuple(str(c) for c in data.class_names)
         family = str(victim.params["family"])
     else:
         from modelsteal.victims.model_dir import load_model_dir

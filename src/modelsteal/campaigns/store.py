@@ -81,6 +81,10 @@ class CellRow:
                 out[key] = value
         return out
 
+    def record(self) -> dict[str, Any]:
+        """The flat record with everything nested too: the cell's result and content (raw JSON)."""
+        return {**self.flat(), "result": self.result, "content": self.content}
+
 
 class CampaignStore:
     """The store of one campaign in ``folder``."""
@@ -205,6 +209,17 @@ class CampaignStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def read_store(
+    folder: str | Path,
+) -> tuple[list[CellRow], dict[str, dict[str, Any]], dict[str, str]]:
+    """A finished campaign folder's rows, victims and meta, the store closed again."""
+    store = CampaignStore.open_existing(folder)
+    try:
+        return store.rows(), store.victims(), store.meta()
+    finally:
+        store.close()
 
 
 def comparable(rows: list[CellRow]) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ Every guard, limit, price and log of the gateway applies; no socket is opened.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -67,6 +69,10 @@ class GatewayTransport:
                     continue
                 raise  # pragma: no cover - raise_for_error raises for every refusal status
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def usage(self) -> dict[str, Any]:
+        """The key's usage, as ``GET /v1/usage`` answers it over HTTP."""
+        return self.gateway.usage(self._client())
 
     def close(self) -> None:
         return None

@@ -166,10 +166,10 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
         outliers = torch.tensor(
             outlier_rows(data, opts.outlier_exposure, X.shape[0], seed), dtype=torch.float32
         )
-    optim = torch.optim.Adam(net.parameters(), lr=2e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
     if opts.dp_epsilon is not None:
         return _train_cnn_dp(net, X, y, data, seed, opts)
+    optim = torch.optim.Adam(net.parameters(), lr=2e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
     lo_t = torch.tensor(space.lower, dtype=torch.float32)
     hi_t = torch.tensor(space.upper, dtype=torch.float32)
     triggers = trigger_set(data, opts, seed) if opts.watermark is not None else None
