@@ -7,7 +7,7 @@ from typing import Any
 from modelsteal.errors import InvalidInput
 from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
 from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict, owner_of
-from modelsteal.ownership.fingerprints import SampleCorrelation
+from modelsteal.ownership.fingerprints import MistakeCorrelation, SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
 from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
 
@@ -15,6 +15,8 @@ from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
 METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
     "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
+    "sac-w": (MistakeCorrelation, {"answers": "probabilities"}),
+    "sac-w-labels": (MistakeCorrelation, {"answers": "labels"}),
     "dawn": (DawnVerification, {}),
     "watermark": (TriggerWatermark, {}),
 }
@@ -32,6 +34,7 @@ __all__ = [
     "METHODS",
     "DawnVerification",
     "Evidence",
+    "MistakeCorrelation",
     "NullDistribution",
     "Owner",
     "OwnershipMethod",

@@ -37,13 +37,15 @@ class Owner:
 
     Build it from a model directory with :func:`owner_of`.
 
-    ``X_public`` are rows the owner may show anyone (its test split); ``X_private`` its
+    ``X_public`` are rows the owner may show anyone (its test split), ``y_public`` their true
+    labels when known (SAC-w needs them to find the model's mistakes); ``X_private`` its
     training rows (dataset inference needs them; a fingerprint does not).
     """
 
     victim: Any
     classes: tuple[str, ...]
     X_public: FloatArray
+    y_public: NDArray[np.int64] | None = None
     X_private: FloatArray | None = None
     y_private: NDArray[np.int64] | None = None
     #: a trigger-set watermark embedded at training (inputs, labels), kept by the owner
@@ -182,9 +184,10 @@ class OwnershipMethod(ABC):
 
 def owner_of(directory: Any) -> Owner:
     """The owner held in a model directory (a path, or one already loaded): its model, its
-    public (eval) rows, its watermark."""
+    public (eval) rows and their labels, its watermark."""
     from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_watermark
 
     md = directory if isinstance(directory, ModelDir) else load_model_dir(directory)
     classes = tuple(str(c) for c in md.card["classes"])
-    return Owner(md.victim, classes, md.X_eval, watermark=load_watermark(md.path))
+    y = md.y_eval if len(md.y_eval) == len(md.X_eval) else None
+    return Owner(md.victim, classes, md.X_eval, y_public=y, watermark=load_watermark(md.path))
