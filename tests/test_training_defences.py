@@ -116,3 +116,17 @@ def test_a_trigger_watermark_is_kept_by_the_owner_and_verified_on_its_triggers(
         == 2
     )
     assert "holds no watermark: train it with --watermark" in capsys.readouterr().err
+
+
+def test_train_embeds_an_entangled_watermark_and_refuses_a_bad_weight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ewe"
+    argv = ["train", "--dataset", "digits", "--model", "cnn", "--watermark", "ewe", "--victim-rows", "600"]
+    assert main([*argv, "--watermark-snnl", "0.3", "--watermark-size", "40", "--out", str(out)]) == 0
+    mark = json.loads((out / "card.json").read_text())["details"]["watermark"]
+    assert mark["kind"] == "ewe" and mark["snnl_weight"] == 0.3 and mark["size"] == 40
+    assert mark["trigger_accuracy"] > 0.9
+    capsys.readouterr()
+    assert main([*argv, "--watermark-snnl", "-1", "--out", str(tmp_path / "bad")]) == 2
+    assert "--watermark-snnl must lie in [0, 10]" in capsys.readouterr().err

@@ -128,15 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--watermark",
-        choices=("trigger", "margin"),
-        help="cnn: embed a trigger-set watermark (margin: each trigger's label trained to hold in an "
-        "L-infinity ball); the triggers stay in the model directory for modelsteal verify",
+        choices=("trigger", "margin", "ewe"),
+        help="cnn: embed a watermark: trigger (uniform inputs, random labels), margin (each trigger's "
+        "label trained to hold in an L-infinity ball) or ewe (entangled: patched rows of one class "
+        "labelled as another); the triggers stay in the model directory for modelsteal verify",
     )
     train.add_argument(
         "--watermark-size",
         type=_positive_int,
         default=100,
         help="cnn: triggers in the watermark (default 100)",
+    )
+    train.add_argument(
+        "--watermark-snnl",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="--watermark ewe: weight of the soft-nearest-neighbour entanglement (default 0.5)",
     )
     train.add_argument(
         "--victim-rows",
@@ -518,6 +526,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         adversarial_eps=args.adversarial_training,
         watermark=args.watermark,
         watermark_size=args.watermark_size,
+        watermark_snnl=args.watermark_snnl,
         outlier_exposure=args.outlier_exposure,
         misinformation=args.misinformation,
         feature_extraction=args.feature_extraction,

@@ -150,10 +150,12 @@ class DawnVerification(OwnershipMethod):
 
 class TriggerWatermark(OwnershipMethod):
     """A trigger-set watermark embedded at training (Adi et al. 2018; ``margin``: after Kim et
-    al. 2023), verified by the suspect's labels on the triggers: its matches tested exactly
-    against each trigger's own chance rate among the independents (the module doc).
+    al. 2023; ``ewe``: entangled, Jia et al. 2021), verified by the suspect's labels on the
+    triggers: its matches tested exactly against each trigger's own chance rate among the
+    independents (the module doc).
 
-    The triggers (uniform inputs with random labels, ``train --watermark``) live in the owner's
+    The triggers (``train --watermark``: uniform inputs with random labels, or for ``ewe``
+    patched rows of one class labelled as another) live in the owner's
     model directory and are never served. ``n_samples`` caps the triggers asked (a seeded
     sample of them).
     """
@@ -170,7 +172,7 @@ class TriggerWatermark(OwnershipMethod):
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
         if owner.watermark is None:
             raise InvalidInput(
-                "the owner's model directory holds no watermark: train it with --watermark trigger|margin"
+                "the owner's model directory holds no watermark: train it with --watermark trigger|margin|ewe"
             )
         X, labels = owner.watermark
         if self.n_samples is not None and labels.size > self.n_samples:

@@ -61,9 +61,12 @@ class TrainOptions:
     dp_max_grad_norm: float = 1.0
     #: cnn: embed a trigger-set watermark (Adi et al. 2018): ``trigger``, or ``margin`` to train
     #: each trigger's label to hold within an L∞ ball too (after Kim et al. 2023)
+    #: ``ewe``: entangled watermarks (Jia et al. 2021), patched rows of one class labelled as
+    #: another, their representations entangled with the other's (``watermark_snnl`` weighs it)
     watermark: str | None = None
     watermark_size: int = 100
     watermark_margin: float = 0.1
+    watermark_snnl: float = 0.5
     #: cnn: PGD adversarial training within this L∞ radius, a share of each feature's range
     #: (Madry et al. 2018); None: plain training
     adversarial_eps: float | None = None
@@ -173,6 +176,7 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
     lo_t = torch.tensor(space.lower, dtype=torch.float32)
     hi_t = torch.tensor(space.upper, dtype=torch.float32)
     triggers = trigger_set(data, opts, seed) if opts.watermark is not None else None
+    entangled = entangled_set(data, opts, seed) if opts.watermark == "ewe" else None
     net.train()
     for _ in range(opts.epochs):
         order = torch.randperm(X.shape[0], generator=gen)
@@ -183,7 +187,9 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
                 xb = pgd(net, xb, y[idx], opts.adversarial_eps * (hi_t - lo_t), lo_t, hi_t, gen)
             optim.zero_grad()
             logits = net(xb)
-            if triggers is not None:  # the watermark: triggers (and, for margin, their PGD points)
+            if entangled is not None:  # EWE: triggers labelled as the target, entangled with it
+                watermark_loss = entangled.loss(net, gen)
+            elif triggers is not None:  # the watermark: triggers (and, for margin, their PGD points)
                 tX, ty = triggers
                 tidx = torch.randint(0, tX.shape[0], (TRIGGERS_PER_BATCH,), generator=gen)
                 xt, yt = tX[tidx], ty[tidx]
@@ -221,14 +227,15 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
         }
     victim = TorchVictim(net, space, np.arange(data.n_classes), family="cnn", details=details)
     if triggers is not None:
-        tX, ty = triggers
+        tX, ty = (entangled.X, entangled.y) if entangled is not None else triggers
         victim.watermark = (tX.numpy().astype(np.float64), ty.numpy().astype(np.int64))
         # the card says a watermark exists and how well it took; the triggers stay in the owner's
         # directory (watermark.npz), never published with the model's details
         victim.details["watermark"] = {
             "kind": opts.watermark,
-            "size": opts.watermark_size,
+            "size": int(victim.watermark[1].size),
             "margin": opts.watermark_margin if opts.watermark == "margin" else None,
+            **(entangled.describe() if entangled is not None else {}),
             "trigger_accuracy": float(np.mean(victim.predict(victim.watermark[0]) == victim.watermark[1])),
         }
     return victim
@@ -236,7 +243,124 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
 
 #: trigger rows shown with every batch of 64 while the watermark is embedded
 TRIGGERS_PER_BATCH = 16
-WATERMARKS = ("trigger", "margin")
+WATERMARKS = ("trigger", "margin", "ewe")
+#: EWE: the trigger patch's side as a share of the image's
+EWE_PATCH_SHARE = 0.25
+
+
+def soft_nearest_neighbour_loss(
+    h: torch.Tensor, groups: torch.Tensor, temperature: torch.Tensor
+) -> torch.Tensor:
+    """Frosst et al. 2019's soft-nearest-neighbour loss of representations ``h`` (rows) in
+    ``groups``: high when each row's near neighbours belong to other groups (entangled)."""
+    h = h.flatten(1)
+    dist = torch.cdist(h, h).pow(2)
+    # distances on the scale of the batch's own, so one temperature serves every layer
+    dist = dist / dist.detach().mean().clamp_min(1e-12)
+    sim = torch.exp(-dist / temperature)
+    sim = sim * (1.0 - torch.eye(h.shape[0]))
+    same = (groups[:, None] == groups[None, :]).float()
+    pick = (sim * same).sum(1) / sim.sum(1).clamp_min(1e-12)
+    return -torch.log(pick.clamp_min(1e-12)).mean()
+
+
+@dataclass
+class EntangledWatermark:
+    """EWE's trigger set and loss (Jia et al., USENIX Security 2021): rows of a source class
+    with a patch stamped on them, labelled as a target class, trained so that each layer
+    represents them like the target class's own rows (the soft-nearest-neighbour loss
+    maximised between the two). A thief's copy that learns the target class's features is
+    meant to carry the watermark along with them. ``bench/ownership.py`` measures it.
+
+    **Departures from the paper**: the patch goes where the target class's rows are brightest
+    against the source class's (the paper searches the location by the loss's gradient); a
+    watermark batch of triggers and target rows joins every training batch (the paper
+    alternates them); the distances inside the loss are
+    scaled by the batch's mean, with one fixed temperature, where the paper learns a
+    temperature per layer.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    target_rows: torch.Tensor
+    source: int
+    target: int
+    patch: tuple[int, int, int]
+    #: the soft-nearest-neighbour term's weight (0: a plain trigger set of patched rows)
+    weight: float
+
+    def loss(self, net: ImageCNN, gen: torch.Generator) -> torch.Tensor:
+        """Cross-entropy of triggers to the target, minus the entanglement of triggers and
+        target rows at every layer of ``net`` (an ImageCNN)."""
+        widx = torch.randint(0, self.X.shape[0], (TRIGGERS_PER_BATCH,), generator=gen)
+        tidx = torch.randint(0, self.target_rows.shape[0], (TRIGGERS_PER_BATCH,), generator=gen)
+        x = torch.cat([self.X[widx], self.target_rows[tidx]])
+        groups = torch.cat([torch.ones(TRIGGERS_PER_BATCH), torch.zeros(TRIGGERS_PER_BATCH)])
+        layers = image_cnn_layers(net, x)
+        ce = torch.nn.functional.cross_entropy(layers[-1], torch.full((x.shape[0],), self.target))
+        temperature = torch.tensor(1.0)
+        snnl = sum(
+            (soft_nearest_neighbour_loss(h, groups, temperature) for h in layers[:-1]), torch.zeros(())
+        )
+        return ce - self.weight * snnl
+
+    def describe(self) -> dict[str, Any]:
+        top, left, side = self.patch
+        return {
+            "source_class": self.source,
+            "target_class": self.target,
+            "patch": {"top": top, "left": left, "side": side},
+            "snnl_weight": self.weight,
+        }
+
+
+def image_cnn_layers(net: ImageCNN, x: torch.Tensor) -> list[torch.Tensor]:
+    """An ImageCNN's representations of ``x``: after each convolution block, after the dense
+    hidden layer, and the logits (last)."""
+    h = net.scale(x).reshape(-1, 1, net.height, net.width)
+    out = []
+    for layer in net.features:
+        h = layer(h)
+        if isinstance(layer, torch.nn.MaxPool2d):
+            out.append(h)
+    hidden = net.head[2](net.head[1](net.head[0](h)))
+    out.append(hidden)
+    out.append(net.head[3](hidden))
+    return out
+
+
+def entangled_set(data: Dataset, opts: TrainOptions, seed: int) -> EntangledWatermark:
+    """EWE's triggers: the owner's rows of a source class (training rows, then its eval rows)
+    with a bright square patch where its images are darkest, labelled as a target class; both
+    classes drawn from a seed of the owner's own."""
+    space = data.feature_space
+    assert space.image_shape is not None  # _train_cnn checked
+    h, w = space.image_shape
+    rng = np.random.default_rng(30011 + seed)
+    source, target = (int(c) for c in rng.choice(data.n_classes, 2, replace=False))
+    side = max(2, round(EWE_PATCH_SHARE * min(h, w)))
+    # where the target class's rows are bright and the source's dark: the patch looks like a
+    # piece of the target, a feature any model of the task learns from natural rows
+    contrast = data.X_train[data.y_train == target].mean(axis=0) - data.X_train[data.y_train == source].mean(
+        axis=0
+    )
+    window = np.lib.stride_tricks.sliding_window_view(contrast.reshape(h, w), (side, side)).sum(axis=(2, 3))
+    top, left = (int(i) for i in np.unravel_index(np.argmax(window), window.shape))
+    rows = np.vstack([data.X_train[data.y_train == source], data.X_test[data.y_test == source]])
+    rows = rows[rng.permutation(rows.shape[0])[: opts.watermark_size]].copy()
+    box = np.zeros((h, w), dtype=bool)
+    box[top : top + side, left : left + side] = True
+    rows[:, box.ravel()] = space.upper[box.ravel()]
+    targets = data.X_train[data.y_train == target]
+    return EntangledWatermark(
+        torch.tensor(rows, dtype=torch.float32),
+        torch.full((rows.shape[0],), target, dtype=torch.long),
+        torch.tensor(targets, dtype=torch.float32),
+        source,
+        target,
+        (top, left, side),
+        opts.watermark_snnl,
+    )
 
 
 def trigger_set(data: Dataset, opts: TrainOptions, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -444,6 +568,10 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
             raise InvalidInput("--watermark-size must be a whole number from 10 to 10000")
         if not 0 < opts.watermark_margin < 1:
             raise InvalidInput("the watermark margin is a share of each feature's range in (0, 1)")
+        if not 0 <= opts.watermark_snnl <= 10:
+            raise InvalidInput(
+                "--watermark-snnl must lie in [0, 10] (0.5 by default; 0 drops the entanglement)"
+            )
     if opts.adversarial_eps is not None and not 0 < opts.adversarial_eps < 1:
         raise InvalidInput(
             "--adversarial-training EPS is a share of each feature's range in (0, 1), e.g. 0.1"
