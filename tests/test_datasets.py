@@ -14,6 +14,7 @@ EXPECTED = {
     "breast_cancer": (569, 30, 2),
     "digits": (1797, 64, 10),
     "mnist5k": (5000, 784, 10),
+    "mnist1d": (5000, 40, 10),
     "moons": (1000, 2, 2),
     "circles": (1000, 2, 2),
     "blobs": (1500, 6, 4),

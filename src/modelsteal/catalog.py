@@ -96,6 +96,7 @@ DATASET_SUMMARIES: dict[str, str] = {
     "breast_cancer": "569 rows, 30 features, 2 classes",
     "digits": "1,797 images 8x8, 10 classes",
     "mnist5k": "5,000 MNIST images 28x28, 10 classes",
+    "mnist1d": "5,000 MNIST-1D signals, 40 points, 10 classes (generated)",
     "moons": "1,000 rows, 2 features, 2 classes (generated)",
     "circles": "1,000 rows, 2 features, 2 classes (generated)",
     "blobs": "1,500 rows, 6 features, 4 classes (generated)",

@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="train on this many training rows; the rest become the thief's in-distribution pool",
     )
+    train.add_argument(
+        "--keep-private",
+        action="store_true",
+        help="keep the training rows in the model directory (private.npz, never served) for "
+        "verify --method dataset-inference",
+    )
 
     imp = sub.add_parser(
         "import", help="your own model (.onnx, or scikit-learn saved with skops) as a model directory"
@@ -309,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--queries", type=_positive_int, default=100, help="queries the method may send (default 100)"
+    )
+    verify.add_argument(
+        "--private-samples",
+        type=_positive_int,
+        default=50,
+        metavar="M",
+        help="--method dataset-inference*: the owner's private rows revealed, and as many public (default 50); "
+        "its queries follow from M, not --queries",
     )
     verify.add_argument("--alpha", type=float, default=0.01, help="accuse when p < alpha (default 0.01)")
     verify.add_argument(
@@ -541,7 +555,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         victim.details["victim_rows"] = args.victim_rows
     accuracy = test_accuracy(victim, data)
     out = save_model_dir(
-        victim, data, args.out, seed=args.seed, test_accuracy=accuracy, pool=pool, overwrite=args.force
+        victim,
+        data,
+        args.out,
+        seed=args.seed,
+        test_accuracy=accuracy,
+        pool=pool,
+        keep_private=args.keep_private,
+        overwrite=args.force,
     )
     dropped = data.info.get("rows_dropped_missing")
     extra = f"; {dropped} rows dropped for missing values" if dropped else ""
@@ -1150,6 +1171,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     _torch_single_thread()
     owner_dir = load_model_dir(args.owner)
     options: dict[str, Any] = {"n_samples": args.queries}
+    if args.method.startswith("dataset-inference"):
+        options["n_samples"] = args.private_samples
     if args.method == "dawn":
         if args.watermarks is None:
             raise InvalidInput(
@@ -1199,6 +1222,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         d = verdict.details
         print(
             f"triggers: {d['matches']} of {d['triggers']} answered with the watermark's label (chance {d['chance']:.3f})"
+        )
+    if "welch_p" in verdict.details:
+        d = verdict.details
+        print(
+            f"dataset inference: {d['m']} private and {d['m']} public rows revealed; the paper's one-sided "
+            f"Welch p = {d['welch_p']:.3g}; the owner's regressor tells its own rows apart at AUC "
+            f"{d['owner_fit_auc']:.2f}"
         )
     if args.json:
         print(json.dumps({**verdict.to_dict(), "suspect": args.suspect}, sort_keys=True, default=float))

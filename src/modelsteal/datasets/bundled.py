@@ -74,6 +74,26 @@ def _mnist5k() -> Dataset:
     )
 
 
+def _mnist1d() -> Dataset:
+    """Greydanus's MNIST-1D, made by the ``mnist1d`` package from its templates and default
+    arguments (its own seed); nothing is downloaded. Small models memorise it (100% on their
+    training rows, about 50% on others): the generalisation gap dataset inference reads."""
+    import random
+
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:  # make_dataset seeds numpy's and Python's global generators: give them back
+        made = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    X = np.vstack([made["x"], made["x_test"]]).astype(np.float64)
+    y = np.concatenate([made["y"], made["y_test"]])
+    space = FeatureSpace.from_data(X, [f"t{i}" for i in range(X.shape[1])], margin=0.05)
+    return split("mnist1d", X, y, space, "MNIST-1D (Greydanus 2020): 5,000 signals of 40 points, 10 classes")
+
+
 def _generated(name: str, X: np.ndarray, y: np.ndarray, description: str) -> Dataset:
     space = FeatureSpace.from_data(X, margin=0.05)
     return split(name, np.asarray(X, dtype=np.float64), y, space, description)
@@ -120,6 +140,7 @@ _LOADERS: dict[str, Callable[[], Dataset]] = {
     "breast_cancer": _breast_cancer,
     "digits": _digits,
     "mnist5k": _mnist5k,
+    "mnist1d": _mnist1d,
     "moons": _moons,
     "circles": _circles,
     "blobs": _blobs,

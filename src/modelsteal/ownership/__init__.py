@@ -7,6 +7,7 @@ from typing import Any
 from modelsteal.errors import InvalidInput
 from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
 from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict, owner_of
+from modelsteal.ownership.dataset_inference import DatasetInference
 from modelsteal.ownership.fingerprints import MistakeCorrelation, SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
 from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
@@ -17,6 +18,8 @@ METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
     "sac-w": (MistakeCorrelation, {"answers": "probabilities"}),
     "sac-w-labels": (MistakeCorrelation, {"answers": "labels"}),
+    "dataset-inference": (DatasetInference, {"answers": "labels"}),
+    "dataset-inference-proba": (DatasetInference, {"answers": "probabilities"}),
     "dawn": (DawnVerification, {}),
     "watermark": (TriggerWatermark, {}),
 }
@@ -32,6 +35,7 @@ def make_method(name: str, **options: Any) -> OwnershipMethod:
 
 __all__ = [
     "METHODS",
+    "DatasetInference",
     "DawnVerification",
     "Evidence",
     "MistakeCorrelation",

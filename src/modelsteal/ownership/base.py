@@ -184,10 +184,19 @@ class OwnershipMethod(ABC):
 
 def owner_of(directory: Any) -> Owner:
     """The owner held in a model directory (a path, or one already loaded): its model, its
-    public (eval) rows and their labels, its watermark."""
-    from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_watermark
+    public (eval) rows and their labels, its private (training) rows if kept, its watermark."""
+    from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_private, load_watermark
 
     md = directory if isinstance(directory, ModelDir) else load_model_dir(directory)
     classes = tuple(str(c) for c in md.card["classes"])
     y = md.y_eval if len(md.y_eval) == len(md.X_eval) else None
-    return Owner(md.victim, classes, md.X_eval, y_public=y, watermark=load_watermark(md.path))
+    private = load_private(md.path)
+    return Owner(
+        md.victim,
+        classes,
+        md.X_eval,
+        y_public=y,
+        X_private=None if private is None else private[0],
+        y_private=None if private is None else private[1],
+        watermark=load_watermark(md.path),
+    )

@@ -107,12 +107,15 @@ def save_model_dir(
     name: str | None = None,
     test_accuracy: float | None = None,
     pool: tuple[NDArray[np.float64], NDArray[np.int64] | None, str] | None = None,
+    keep_private: bool = False,
     overwrite: bool = True,
 ) -> Path:
     """Write ``victim`` with its card and ``data``'s test split into ``out``.
 
     ``pool`` (rows, labels or ``None``, description): training rows the victim was not
-    trained on, kept as ``pool.npz`` for the thief's in-distribution pool. Without
+    trained on, kept as ``pool.npz`` for the thief's in-distribution pool. ``keep_private``:
+    ``data``'s training rows too, as ``private.npz``, the owner's secret that dataset
+    inference reveals a few of (never served, like the watermark). Without
     ``overwrite`` an existing model directory (or any non-empty directory) is refused.
     """
     out = check_writable(out, overwrite=overwrite)
@@ -134,6 +137,10 @@ def save_model_dir(
     pool_card = None
     (out / "pool.npz").unlink(missing_ok=True)
     (out / "watermark.npz").unlink(missing_ok=True)
+    (out / "private.npz").unlink(missing_ok=True)
+    if keep_private:
+        np.savez(out / "private.npz", X=data.X_train, y=data.y_train)
+        files["private.npz"] = _sha256(out / "private.npz")
     watermark = getattr(victim, "watermark", None)
     if watermark is not None:  # the owner's secret: kept here, never served
         np.savez(out / "watermark.npz", X=watermark[0], y=watermark[1])
@@ -263,6 +270,17 @@ def load_pool(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64] 
         X = np.asarray(npz["X"], dtype=np.float64)
         y = np.asarray(npz["y"], dtype=np.int64) if "y" in npz.files else None
     return X, y, str(card["pool"].get("description", f"{X.shape[0]} held-out training rows"))
+
+
+def load_private(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
+    """The owner's training rows ``train --keep-private`` kept in the directory, if any."""
+    path = Path(path)
+    card = read_card(path)
+    if "private.npz" not in card.get("files", {}):
+        return None
+    file = _checked(path, "private.npz", card)
+    with np.load(file, allow_pickle=False) as npz:
+        return np.asarray(npz["X"], dtype=np.float64), np.asarray(npz["y"], dtype=np.int64)
 
 
 def load_watermark(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
