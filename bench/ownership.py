@@ -234,10 +234,16 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         labels = np.r_[np.ones(p_pos.size), np.zeros(p_neg.size)]
         auc = float(roc_auc_score(labels, -np.log(np.r_[p_pos, p_neg] + 1e-300)))
         threshold = np.sort(p_neg)[0]  # below every independent: FPR 0 of the zoo
+        natural = {t[0] for t in THEFTS if t[3] == "in-distribution"}
+        p_nat = np.array([r["p"] for r in rows if r["kind"] in natural])
+        labels_nat = np.r_[np.ones(p_nat.size), np.zeros(p_neg.size)]
+        auc_natural = float(roc_auc_score(labels_nat, -np.log(np.r_[p_nat, p_neg] + 1e-300)))
         out["methods"][method_name] = {
             "rows": rows,
             "negatives": negatives,
             "auc": auc,
+            "auc_natural": auc_natural,
+            "tpr_natural": float(np.mean(p_nat < threshold)),
             "tpr_at_zero_fpr": float(np.mean(p_pos < threshold)),
             "false_accusation": float(np.mean(p_neg < ALPHA)),
             "watermarks": evidence.queries if method_name == "dawn" else None,
@@ -375,15 +381,24 @@ def main() -> int:
             f"{OWNER_EPOCHS[owner]} epochs each"
         )
         summary = [
-            [method, f"{m['auc']:.3f}", f"{m['tpr_at_zero_fpr']:.0%}", f"{m['false_accusation']:.0%}"]
+            [
+                method,
+                f"{m['auc']:.3f}",
+                f"{m['tpr_at_zero_fpr']:.0%}",
+                f"{m['auc_natural']:.3f}",
+                f"{m['tpr_natural']:.0%}",
+                f"{m['false_accusation']:.0%}",
+            ]
             for method, m in res["methods"].items()
         ]
         print_table(
             f"{owner}: copies against independents (zoo of {args.zoo}, {args.seeds} copies per theft)",
             [
                 "method",
-                "AUC",
+                "AUC, every copy",
                 f"TPR below every independent (FPR 0 of {args.zoo})",
+                "AUC, copies from the natural pool",
+                "their TPR below every independent",
                 "independents accused at 0.01 (leave one out)",
             ],
             summary,
