@@ -130,3 +130,22 @@ def test_train_embeds_an_entangled_watermark_and_refuses_a_bad_weight(
     capsys.readouterr()
     assert main([*argv, "--watermark-snnl", "-1", "--out", str(tmp_path / "bad")]) == 2
     assert "--watermark-snnl must lie in [0, 10]" in capsys.readouterr().err
+
+
+def test_dp_sgd_learns_a_pattern_watermark_but_not_random_triggers() -> None:
+    """Under DP-SGD (ε = 8) the triggers join the private rows: the entangled watermark's
+    patched rows, one shared pattern, are learned, while the trigger set's random labels, each
+    a single row to memorise, stay near chance. The margin variant is refused with the fix."""
+    data = load_dataset("digits")
+    owned, _ = split_for_theft(data, random_state=0)
+    marks = {}
+    for kind in ("ewe", "trigger"):
+        victim = train_victim(
+            owned, "cnn", seed=0, options=TrainOptions(dp_epsilon=8.0, watermark=kind, epochs=30)
+        )
+        assert victim.details["dp_sgd"]["epsilon_spent"] <= 8.0
+        marks[kind] = victim.details["watermark"]
+    assert marks["ewe"]["trigger_accuracy"] >= 0.9 and marks["ewe"]["snnl_weight"] == 0.0
+    assert marks["trigger"]["trigger_accuracy"] <= 0.5
+    with pytest.raises(InvalidInput, match="use --watermark trigger or ewe with --dp-epsilon"):
+        train_victim(owned, "cnn", seed=0, options=TrainOptions(dp_epsilon=8.0, watermark="margin"))

@@ -169,14 +169,18 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
         outliers = torch.tensor(
             outlier_rows(data, opts.outlier_exposure, X.shape[0], seed), dtype=torch.float32
         )
+    entangled = entangled_set(data, opts, seed) if opts.watermark == "ewe" else None
+    if entangled is not None:
+        triggers: tuple[torch.Tensor, torch.Tensor] | None = (entangled.X, entangled.y)
+    else:
+        triggers = trigger_set(data, opts, seed) if opts.watermark is not None else None
     if opts.dp_epsilon is not None:
-        return _train_cnn_dp(net, X, y, data, seed, opts)
+        victim = _train_cnn_dp(net, X, y, data, seed, opts, triggers)
+        return with_watermark(victim, opts, triggers, entangled)
     optim = torch.optim.Adam(net.parameters(), lr=2e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     lo_t = torch.tensor(space.lower, dtype=torch.float32)
     hi_t = torch.tensor(space.upper, dtype=torch.float32)
-    triggers = trigger_set(data, opts, seed) if opts.watermark is not None else None
-    entangled = entangled_set(data, opts, seed) if opts.watermark == "ewe" else None
     net.train()
     for _ in range(opts.epochs):
         order = torch.randperm(X.shape[0], generator=gen)
@@ -226,18 +230,32 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
             "norm": "linf, a share of each feature's range",
         }
     victim = TorchVictim(net, space, np.arange(data.n_classes), family="cnn", details=details)
-    if triggers is not None:
-        tX, ty = (entangled.X, entangled.y) if entangled is not None else triggers
-        victim.watermark = (tX.numpy().astype(np.float64), ty.numpy().astype(np.int64))
-        # the card says a watermark exists and how well it took; the triggers stay in the owner's
-        # directory (watermark.npz), never published with the model's details
-        victim.details["watermark"] = {
-            "kind": opts.watermark,
-            "size": int(victim.watermark[1].size),
-            "margin": opts.watermark_margin if opts.watermark == "margin" else None,
-            **(entangled.describe() if entangled is not None else {}),
-            "trigger_accuracy": float(np.mean(victim.predict(victim.watermark[0]) == victim.watermark[1])),
-        }
+    return with_watermark(victim, opts, triggers, entangled)
+
+
+def with_watermark(
+    victim: TorchVictim,
+    opts: TrainOptions,
+    triggers: tuple[torch.Tensor, torch.Tensor] | None,
+    entangled: EntangledWatermark | None,
+) -> TorchVictim:
+    """``victim`` holding the triggers it was trained on, and its card saying a watermark exists
+    and how well it took; the triggers stay in the owner's directory (watermark.npz), never
+    published with the model's details."""
+    if triggers is None:
+        return victim
+    tX, ty = triggers
+    victim.watermark = (tX.numpy().astype(np.float64), ty.numpy().astype(np.int64))
+    described = entangled.describe() if entangled is not None else {}
+    if entangled is not None and opts.dp_epsilon is not None:
+        described["snnl_weight"] = 0.0  # DP-SGD clips per example; the entangling term couples rows
+    victim.details["watermark"] = {
+        "kind": opts.watermark,
+        "size": int(victim.watermark[1].size),
+        "margin": opts.watermark_margin if opts.watermark == "margin" else None,
+        **described,
+        "trigger_accuracy": float(np.mean(victim.predict(victim.watermark[0]) == victim.watermark[1])),
+    }
     return victim
 
 
@@ -408,14 +426,24 @@ def pgd(
 
 
 def _train_cnn_dp(
-    net: ImageCNN, X: torch.Tensor, y: torch.Tensor, data: Dataset, seed: int, opts: TrainOptions
+    net: ImageCNN,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    data: Dataset,
+    seed: int,
+    opts: TrainOptions,
+    triggers: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> TorchVictim:
     """DP-SGD through Opacus (Abadi et al. 2016): per-example clipping, Gaussian noise, Poisson
-    batches, the noise set for (ε, δ) over the epochs by the RDP accountant."""
+    batches, the noise set for (ε, δ) over the epochs by the chosen accountant. A watermark's
+    triggers join the training rows, so the guarantee covers them too (EWE's entangling term
+    couples rows, which per-example clipping cannot, so its patched rows train as plain rows)."""
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
     assert opts.dp_epsilon is not None
+    if triggers is not None:
+        X, y = torch.cat([X, triggers[0]]), torch.cat([y, triggers[1]])
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(TensorDataset(X, y), batch_size=DP_BATCH, shuffle=True, generator=gen)
     optim = torch.optim.Adam(net.parameters(), lr=DP_LR)
@@ -554,13 +582,16 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
             raise InvalidInput("--dp-delta must lie in (0, 1), below 1/rows (e.g. 1e-5)")
         if opts.dp_accountant not in DP_ACCOUNTANTS:
             raise InvalidInput(f"--dp-accountant must be one of {', '.join(DP_ACCOUNTANTS)}")
-        if (
-            opts.outlier_exposure is not None
-            or opts.misinformation
-            or opts.adversarial_eps is not None
-            or opts.watermark is not None
-        ):
-            raise InvalidInput("--dp-epsilon trains a plain classifier; drop the other training options")
+        if opts.outlier_exposure is not None or opts.misinformation or opts.adversarial_eps is not None:
+            raise InvalidInput(
+                "--dp-epsilon trains a plain classifier (with --watermark trigger or ewe at most); drop the "
+                "other training options"
+            )
+        if opts.watermark == "margin":
+            raise InvalidInput(
+                "--watermark margin trains PGD points each step, outside DP-SGD's per-example accounting: "
+                "use --watermark trigger or ewe with --dp-epsilon"
+            )
     if opts.watermark is not None:
         if opts.watermark not in WATERMARKS:
             raise InvalidInput(f"--watermark must be one of {', '.join(WATERMARKS)}")
