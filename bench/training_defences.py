@@ -13,12 +13,19 @@ the table gives seed 0's, as before, and the mean); and the ownership verdicts o
 copies: SAC-m with labels and with probabilities (100 queries), against a null of 8
 independent models (CNNs and perceptrons, plain training) on 80% shares of the thief's pool,
 the rows the owner never saw. "convicted" counts copies with p < 0.01; the owner itself is
-verified too, as the method's ceiling. Each victim trains with the same seed.
+verified too, as the method's ceiling. SAC-w (the owner's mistakes among its test rows, at
+most 100 queries) likewise. Each victim trains with the same seed.
+
+A second table repeats every setting with an entangled watermark (``--watermark ewe``; 60
+epochs on digits, 15 on mnist5k, as in ``bench/ownership.py``; under DP-SGD its patched rows
+join the private rows without the entangling term) and verifies three Knockoff copies of
+each by their answers to the 100 triggers, against the same independents.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -43,7 +50,7 @@ from modelsteal.victims.base import SklearnVictim
 
 def ownership(victim: Any, copies: list[Any], data: Any, zoo: list[tuple[str, Any]]) -> list[str]:
     """Per method: copies convicted at ALPHA, their median p, and the owner's own p."""
-    owner = Owner(victim, tuple(data.class_names), data.X_test)
+    owner = Owner(victim, tuple(data.class_names), data.X_test, y_public=data.y_test)
     cells = []
     for name in METHODS:
         method = make_method(name, n_samples=100)
@@ -68,7 +75,52 @@ SETTINGS: list[tuple[str, TrainOptions]] = [
 SEEDS = (0, 1, 2)
 ZOO_SIZE = 8
 ALPHA = 0.01
-METHODS = ("sac-m-labels", "sac-m")
+METHODS = ("sac-m-labels", "sac-m", "sac-w-labels", "sac-w")
+#: the watermarked owners' epochs (bench/ownership.py's): EWE settles on digits' 673 rows only
+#: after about 60
+WATERMARK_EPOCHS = {"digits": 60, "mnist5k": 15}
+
+
+def steal(victim: Any, pool: Any, data: Any, budget: int) -> tuple[list[Any], list[float], list[float]]:
+    """Knockoff copies with probabilities, one per seed; their fidelity and test accuracy."""
+    answers = victim.predict(data.X_test)
+    copies, fidelities, accuracies = [], [], []
+    for seed in SEEDS:
+        result = make_attack("knockoff", pool=pool).run(
+            Oracle(LocalTransport(victim)), budget=budget, random_state=seed
+        )
+        predicted = result.model.predict(data.X_test)
+        fidelities.append(float(np.mean(predicted == answers)))
+        accuracies.append(float(np.mean(predicted == data.y_test)))
+        copies.append(SklearnVictim(result.model, data.feature_space, family="copy"))
+    return copies, fidelities, accuracies
+
+
+def watermark_row(
+    label: str, options: TrainOptions, name: str, owned: Any, pool: Any, data: Any, zoo: Any, budget: int
+) -> list[str]:
+    """The setting with an entangled watermark: its cost, how well it took, and its verdicts on copies."""
+    options = dataclasses.replace(options, watermark="ewe", epochs=WATERMARK_EPOCHS[name])
+    victim = train_victim(owned, "cnn", seed=0, options=options)
+    plain = train_victim(owned, "cnn", seed=0, options=dataclasses.replace(options, watermark=None))
+    copies, fidelities, _ = steal(victim, pool, data, budget)
+    method = make_method("watermark")
+    owner = Owner(
+        victim, tuple(data.class_names), data.X_test, watermark=victim.watermark, watermark_kind="ewe"
+    )
+    evidence = method.prepare(owner)
+    null = null_distribution(method, evidence, zoo)
+    ps = [method.verify(evidence, Oracle(LocalTransport(c)), null, alpha=ALPHA).p_value for c in copies]
+    mark = victim.details["watermark"]
+    return [
+        label,
+        f"{100 * np.mean(plain.predict(data.X_test) == data.y_test):.1f}",
+        f"{100 * np.mean(victim.predict(data.X_test) == data.y_test):.1f}",
+        f"{100 * mark['trigger_accuracy']:.0f}",
+        f"{mark['snnl_weight']:g}",
+        f"{100 * np.mean(fidelities):.1f}",
+        f"{sum(p < ALPHA for p in ps)} of {len(ps)}; median p {np.median(ps):.2g}",
+    ]
 
 
 def main() -> int:
@@ -90,22 +142,13 @@ def main() -> int:
             )
             build_zoo(owner_dir, size=ZOO_SIZE, families=["cnn", "mlp"], random_state=0)
             zoo = load_zoo(owner_dir / "zoo")
-        rows = []
+        rows, marked = [], []
         for label, options in SETTINGS:
             t0 = time.perf_counter()
             victim = train_victim(owned, "cnn", seed=0, options=options)
             seconds = time.perf_counter() - t0
             accuracy = float(np.mean(victim.predict(data.X_test) == data.y_test))
-            answers = victim.predict(data.X_test)
-            copies, fidelities, copy_accuracies = [], [], []
-            for seed in SEEDS:
-                result = make_attack("knockoff", pool=pool).run(
-                    Oracle(LocalTransport(victim)), budget=args.budget, random_state=seed
-                )
-                copy = result.model.predict(data.X_test)
-                fidelities.append(float(np.mean(copy == answers)))
-                copy_accuracies.append(float(np.mean(copy == data.y_test)))
-                copies.append(SklearnVictim(result.model, data.feature_space, family="copy"))
+            copies, fidelities, copy_accuracies = steal(victim, pool, data, args.budget)
             spent = victim.details.get("dp_sgd", {}).get("epsilon_spent")
             rows.append(
                 [
@@ -118,6 +161,7 @@ def main() -> int:
                     *ownership(victim, copies, data, zoo),
                 ]
             )
+            marked.append(watermark_row(label, options, name, owned, pool, data, zoo, args.budget))
             print(f"{name}: {label} done", file=sys.stderr)
         print_table(
             f"Training-time defences on {name} (CNN, {owned.X_train.shape[0]} training rows; "
@@ -132,8 +176,26 @@ def main() -> int:
                 "copy fidelity % seed 0 (mean)",
                 "SAC-m labels: copies convicted",
                 "SAC-m probabilities: copies convicted",
+                "SAC-w labels: copies convicted",
+                "SAC-w probabilities: copies convicted",
             ],
             rows,
+            markdown=args.markdown,
+        )
+        print_table(
+            f"The same settings with an entangled watermark on {name} ({WATERMARK_EPOCHS[name]} epochs; "
+            f"Knockoff with probabilities, {args.budget} queries, seeds {', '.join(map(str, SEEDS))}; "
+            f"100 triggers against {ZOO_SIZE} independents at α = {ALPHA})",
+            [
+                "victim",
+                "test accuracy % without the watermark",
+                "test accuracy % with it",
+                "triggers kept %",
+                "entangling weight",
+                "copy fidelity % (mean)",
+                "watermark: copies convicted",
+            ],
+            marked,
             markdown=args.markdown,
         )
     print(f"total {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -351,8 +351,9 @@ def test_sac_w_convicts_api_copies_of_an_accurate_owner_by_its_mistakes(tmp_path
 def test_the_entangled_watermark_survives_extraction_at_no_clean_cost(tmp_path: Path) -> None:
     """EWE on a digits CNN (60 epochs): clean accuracy within a point of the plain CNN of the
     same seed and epochs; a Knockoff copy bought with labels through the API answers most
-    triggers with the watermark's label, and 100 trigger queries convict it at p <= 2^-64
-    (DAWN's confidence level); the independents are not accused (leave one out)."""
+    triggers with the watermark's label. The exact test on 100 triggers gives p <= 2^-64 (DAWN's
+    confidence level); as the triggers share one patch, the verdict takes the larger p of that
+    and the independent models' null, still below 1e-6; no independent is accused."""
     from modelsteal.attacks import make_attack
     from modelsteal.ownership.api_watermark import TriggerWatermark
     from modelsteal.victims.base import SklearnVictim
@@ -380,7 +381,9 @@ def test_the_entangled_watermark_survives_extraction_at_no_clean_cost(tmp_path: 
     assert isinstance(method, TriggerWatermark) and evidence.queries == 100
     null = null_distribution(method, evidence, load_zoo(path / "zoo", md))
     verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null)
-    assert verdict.statistic > 0.5 and verdict.p_value <= 2.0**-64
+    assert verdict.statistic > 0.5 and verdict.details["exact_p"] <= 2.0**-64
+    # the triggers share a patch: the verdict takes the larger of that and the models' null
+    assert verdict.p_value == max(verdict.details["exact_p"], verdict.details["null_p"]) < 1e-6
     assert verdict.false_accusation_rate == 0.0
     assert max(null.statistics) < 0.25  # no independent answers a quarter of the triggers so
 

@@ -1223,6 +1223,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(
             f"triggers: {d['matches']} of {d['triggers']} answered with the watermark's label (chance {d['chance']:.3f})"
         )
+        if "null_p" in d:
+            print(
+                f"the triggers share one patch, so the verdict takes the larger of the exact test's p "
+                f"({d['exact_p']:.3g}, triggers as independent) and the independent models' ({d['null_p']:.3g})"
+            )
     if "welch_p" in verdict.details:
         d = verdict.details
         print(

@@ -12,6 +12,14 @@ so no rate is 0). Per-row rates matter: independents agree with each other off t
 like evidence. For DAWN the test runs per API key; the key with the smallest p-value is
 named, and the verdict's p-value is that one times the number of keys (Bonferroni), so the
 many keys of honest users do not dilute the evidence against one thief.
+
+The exact test takes the rows as independent. That holds for inputs drawn one by one
+(DAWN's, the trigger set's uniform noise); it does not for EWE's triggers, which all carry
+one patch: a model that reacts to the patch reacts on many of them at once (in our runs a
+model trained on the owner's rows, never on a trigger, answered a third of them with the
+watermark label). For such **shared-pattern** triggers the verdict's p-value is the larger
+of the exact one and the null's, which treats each independent model, not each trigger,
+as one draw; both are reported.
 """
 
 from __future__ import annotations
@@ -148,6 +156,10 @@ class DawnVerification(OwnershipMethod):
         return out
 
 
+#: watermarks whose triggers share one pattern, so their matches are not independent
+SHARED_PATTERN = ("ewe",)
+
+
 class TriggerWatermark(OwnershipMethod):
     """A trigger-set watermark embedded at training (Adi et al. 2018; ``margin``: after Kim et
     al. 2023; ``ewe``: entangled, Jia et al. 2021), verified by the suspect's labels on the
@@ -180,7 +192,8 @@ class TriggerWatermark(OwnershipMethod):
                 check_random_state(random_state).choice(labels.size, self.n_samples, replace=False)
             )
             X, labels = X[pick], labels[pick]
-        return Evidence(self.name, X, {"labels": labels})
+        shared = owner.watermark_kind in SHARED_PATTERN
+        return Evidence(self.name, X, {"labels": labels, "shared_pattern": shared})
 
     def score(self, evidence: Evidence, answers: Answers) -> float:
         return float(np.mean(answers.labels == evidence.data["labels"]))
@@ -190,8 +203,18 @@ class TriggerWatermark(OwnershipMethod):
     ) -> tuple[float, dict[str, Any]]:
         rates = chance_rates(null, evidence.data["labels"])
         k = int(np.sum(answers.labels == evidence.data["labels"]))
-        details = {"matches": k, "triggers": evidence.queries, "chance": float(rates.mean())}
-        return poisson_binomial_sf(k, rates), details
+        exact = poisson_binomial_sf(k, rates)
+        details = {
+            "matches": k,
+            "triggers": evidence.queries,
+            "chance": float(rates.mean()),
+            "exact_p": exact,
+        }
+        if not evidence.data.get("shared_pattern"):
+            return exact, details
+        by_model = null.p(statistic, mode)
+        details["null_p"] = by_model
+        return max(exact, by_model), details
 
     def false_accusation_rate(
         self, evidence: Evidence, null: NullDistribution, alpha: float, mode: Mode
@@ -199,11 +222,15 @@ class TriggerWatermark(OwnershipMethod):
         return float(np.mean([p < alpha for p in self.left_out_p_values(evidence, null)]))
 
     def left_out_p_values(self, evidence: Evidence, null: NullDistribution) -> list[float]:
-        """Each independent's p-value, the chance rates measured on the others."""
+        """Each independent's p-value, the chance rates (and for shared-pattern triggers the
+        null) measured on the others."""
         labels = evidence.data["labels"]
         if null.labels is None:
             raise InvalidInput("this null keeps no labels; build it with null_distribution()")
-        return [
-            poisson_binomial_sf(int(np.sum(row == labels)), chance_rates(null, labels, leave_out=i))
-            for i, row in enumerate(null.labels)
-        ]
+        out = []
+        for i, row in enumerate(null.labels):
+            p = poisson_binomial_sf(int(np.sum(row == labels)), chance_rates(null, labels, leave_out=i))
+            if evidence.data.get("shared_pattern"):
+                p = max(p, null.without(i).p_value(float(null.statistics[i])))
+            out.append(p)
+        return out

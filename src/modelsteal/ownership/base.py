@@ -50,6 +50,8 @@ class Owner:
     y_private: NDArray[np.int64] | None = None
     #: a trigger-set watermark embedded at training (inputs, labels), kept by the owner
     watermark: tuple[FloatArray, NDArray[np.int64]] | None = None
+    #: how the triggers were made (``trigger``, ``margin``, ``ewe``), from the card
+    watermark_kind: str | None = None
 
     @property
     def feature_space(self) -> FeatureSpace:
@@ -199,4 +201,5 @@ def owner_of(directory: Any) -> Owner:
         X_private=None if private is None else private[0],
         y_private=None if private is None else private[1],
         watermark=load_watermark(md.path),
+        watermark_kind=md.card.get("details", {}).get("watermark", {}).get("kind"),
     )
