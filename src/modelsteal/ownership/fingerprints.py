@@ -73,6 +73,14 @@ def correlation(outputs: FloatArray) -> FloatArray:
     return corr
 
 
+def correlation_distance(outputs: FloatArray, reference: FloatArray) -> float:
+    """Mean absolute difference of ``outputs``' correlation matrix and ``reference`` off the
+    diagonal (which is 1 on both sides)."""
+    diff = np.abs(correlation(outputs) - reference)
+    n = diff.shape[0]
+    return float(diff.sum() / (n * (n - 1)))
+
+
 class SampleCorrelation(OwnershipMethod):
     """SAC-m (Guan et al. 2022): the correlation of the suspect's answers on CutMix samples.
 
@@ -86,12 +94,15 @@ class SampleCorrelation(OwnershipMethod):
     """
 
     tail: ClassVar[Literal["low"]] = "low"
+    #: registry names with probabilities and with labels
+    names: ClassVar[tuple[str, str]] = ("sac-m", "sac-m-labels")
+    min_samples: ClassVar[int] = 2
 
     def __init__(
         self, *, n_samples: int = 100, answers: Literal["probabilities", "labels"] = "labels"
     ) -> None:
-        if not isinstance(n_samples, int) or n_samples < 2:
-            raise InvalidInput("n_samples must be a whole number >= 2")
+        if not isinstance(n_samples, int) or n_samples < self.min_samples:
+            raise InvalidInput(f"n_samples must be a whole number >= {self.min_samples}")
         if answers not in ("probabilities", "labels"):
             raise InvalidInput("answers must be 'probabilities' or 'labels'")
         self.n_samples = n_samples
@@ -99,7 +110,7 @@ class SampleCorrelation(OwnershipMethod):
 
     @property
     def name(self) -> str:  # type: ignore[override]
-        return "sac-m" if self.answers == "probabilities" else "sac-m-labels"
+        return self.names[0] if self.answers == "probabilities" else self.names[1]
 
     @property
     def needs(self) -> Literal["labels", "probabilities"]:  # type: ignore[override]
@@ -121,9 +132,7 @@ class SampleCorrelation(OwnershipMethod):
 
     def score(self, evidence: Evidence, answers: Answers) -> float:
         outputs = self._outputs(answers, int(evidence.data["n_classes"]))
-        diff = np.abs(correlation(outputs) - evidence.data["reference"])
-        n = diff.shape[0]
-        return float(diff.sum() / (n * (n - 1)))  # the diagonal is 1 on both sides
+        return correlation_distance(outputs, evidence.data["reference"])
 
 
 #: SAC-w needs at least this many of the owner's mistakes to correlate
@@ -151,7 +160,7 @@ def owner_mistakes(owner: Owner, n: int, rng: np.random.Generator) -> FloatArray
     return rows
 
 
-class MistakeCorrelation(OwnershipMethod):
+class MistakeCorrelation(SampleCorrelation):
     """SAC-w (Guan et al. 2022): the suspect's answers on the owner's misclassified public rows.
 
     With probabilities, the statistic is SAC-m's: the mean absolute difference of the
@@ -168,25 +177,8 @@ class MistakeCorrelation(OwnershipMethod):
         ``probabilities`` or ``labels`` (works against label-only APIs).
     """
 
-    tail: ClassVar[Literal["low"]] = "low"
-
-    def __init__(
-        self, *, n_samples: int = 100, answers: Literal["probabilities", "labels"] = "labels"
-    ) -> None:
-        if not isinstance(n_samples, int) or n_samples < MIN_MISTAKES:
-            raise InvalidInput(f"n_samples must be a whole number >= {MIN_MISTAKES}")
-        if answers not in ("probabilities", "labels"):
-            raise InvalidInput("answers must be 'probabilities' or 'labels'")
-        self.n_samples = n_samples
-        self.answers = answers
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return "sac-w" if self.answers == "probabilities" else "sac-w-labels"
-
-    @property
-    def needs(self) -> Literal["labels", "probabilities"]:  # type: ignore[override]
-        return self.answers
+    names: ClassVar[tuple[str, str]] = ("sac-w", "sac-w-labels")
+    min_samples: ClassVar[int] = MIN_MISTAKES
 
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
         X = owner_mistakes(owner, self.n_samples, check_random_state(random_state))
@@ -199,6 +191,4 @@ class MistakeCorrelation(OwnershipMethod):
     def score(self, evidence: Evidence, answers: Answers) -> float:
         if self.answers == "labels":
             return float(np.mean(answers.labels != evidence.data["labels"]))
-        diff = np.abs(correlation(answers.require_probabilities(self.name)) - evidence.data["reference"])
-        n = diff.shape[0]
-        return float(diff.sum() / (n * (n - 1)))
+        return correlation_distance(answers.require_probabilities(self.name), evidence.data["reference"])

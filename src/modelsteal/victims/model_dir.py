@@ -274,22 +274,21 @@ def load_pool(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64] 
 
 def load_private(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
     """The owner's training rows ``train --keep-private`` kept in the directory, if any."""
-    path = Path(path)
-    card = read_card(path)
-    if "private.npz" not in card.get("files", {}):
-        return None
-    file = _checked(path, "private.npz", card)
-    with np.load(file, allow_pickle=False) as npz:
-        return np.asarray(npz["X"], dtype=np.float64), np.asarray(npz["y"], dtype=np.int64)
+    return _owner_rows(path, "private.npz")
 
 
 def load_watermark(path: str | Path) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
     """The trigger set ``train --watermark`` kept in the directory, if any."""
+    return _owner_rows(path, "watermark.npz")
+
+
+def _owner_rows(path: str | Path, name: str) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
+    """Labelled rows the owner keeps in ``name`` (checked against the card's hash), if any."""
     path = Path(path)
     card = read_card(path)
-    if "watermark.npz" not in card.get("files", {}):
+    if name not in card.get("files", {}):
         return None
-    file = _checked(path, "watermark.npz", card)
+    file = _checked(path, name, card)
     with np.load(file, allow_pickle=False) as npz:
         return np.asarray(npz["X"], dtype=np.float64), np.asarray(npz["y"], dtype=np.int64)
 
