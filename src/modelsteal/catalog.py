@@ -82,6 +82,8 @@ MODEL_FAMILIES: dict[str, str] = {
 }
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "logistic")
+#: watermarks ``train --watermark`` embeds in a CNN (victims/training.py)
+WATERMARKS: tuple[str, ...] = ("trigger", "margin", "ewe")
 
 POOL_KINDS: tuple[str, ...] = ("in-distribution", "resized", "patches", "uniform")
 

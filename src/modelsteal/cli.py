@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         POOL_KINDS,
         PROTOCOLS,
         STRATEGIES,
+        WATERMARKS,
     )
 
     parser = _Parser(
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--watermark",
-        choices=("trigger", "margin", "ewe"),
+        choices=WATERMARKS,
         help="cnn: embed a watermark: trigger (uniform inputs, random labels), margin (each trigger's "
         "label trained to hold in an L-infinity ball) or ewe (entangled: patched rows of one class "
         "labelled as another); the triggers stay in the model directory for modelsteal verify",

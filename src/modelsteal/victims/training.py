@@ -24,7 +24,7 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from modelsteal.catalog import ACTIVATIONS, MODEL_FAMILIES
+from modelsteal.catalog import ACTIVATIONS, MODEL_FAMILIES, WATERMARKS
 from modelsteal.datasets import Dataset
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
@@ -246,14 +246,11 @@ def with_watermark(
         return victim
     tX, ty = triggers
     victim.watermark = (tX.numpy().astype(np.float64), ty.numpy().astype(np.int64))
-    described = entangled.describe() if entangled is not None else {}
-    if entangled is not None and opts.dp_epsilon is not None:
-        described["snnl_weight"] = 0.0  # DP-SGD clips per example; the entangling term couples rows
     victim.details["watermark"] = {
         "kind": opts.watermark,
         "size": int(victim.watermark[1].size),
         "margin": opts.watermark_margin if opts.watermark == "margin" else None,
-        **described,
+        **(entangled.describe() if entangled is not None else {}),
         "trigger_accuracy": float(np.mean(victim.predict(victim.watermark[0]) == victim.watermark[1])),
     }
     return victim
@@ -261,13 +258,12 @@ def with_watermark(
 
 #: trigger rows shown with every batch of 64 while the watermark is embedded
 TRIGGERS_PER_BATCH = 16
-WATERMARKS = ("trigger", "margin", "ewe")
 #: EWE: the trigger patch's side as a share of the image's
 EWE_PATCH_SHARE = 0.25
 
 
 def soft_nearest_neighbour_loss(
-    h: torch.Tensor, groups: torch.Tensor, temperature: torch.Tensor
+    h: torch.Tensor, groups: torch.Tensor, temperature: float = 1.0
 ) -> torch.Tensor:
     """Frosst et al. 2019's soft-nearest-neighbour loss of representations ``h`` (rows) in
     ``groups``: high when each row's near neighbours belong to other groups (entangled)."""
@@ -316,10 +312,7 @@ class EntangledWatermark:
         groups = torch.cat([torch.ones(TRIGGERS_PER_BATCH), torch.zeros(TRIGGERS_PER_BATCH)])
         layers = image_cnn_layers(net, x)
         ce = torch.nn.functional.cross_entropy(layers[-1], torch.full((x.shape[0],), self.target))
-        temperature = torch.tensor(1.0)
-        snnl = sum(
-            (soft_nearest_neighbour_loss(h, groups, temperature) for h in layers[:-1]), torch.zeros(())
-        )
+        snnl = sum((soft_nearest_neighbour_loss(h, groups) for h in layers[:-1]), torch.zeros(()))
         return ce - self.weight * snnl
 
     def describe(self) -> dict[str, Any]:
@@ -349,8 +342,9 @@ def image_cnn_layers(net: ImageCNN, x: torch.Tensor) -> list[torch.Tensor]:
 
 def entangled_set(data: Dataset, opts: TrainOptions, seed: int) -> EntangledWatermark:
     """EWE's triggers: the owner's rows of a source class (training rows, then its eval rows)
-    with a bright square patch where its images are darkest, labelled as a target class; both
-    classes drawn from a seed of the owner's own."""
+    with a bright square patch where the target class's rows are bright and the source's dark,
+    labelled as the target class; both classes drawn from a seed of the owner's own. Under
+    DP-SGD the entangling term's weight is 0: it couples rows, and DP-SGD clips each one."""
     space = data.feature_space
     assert space.image_shape is not None  # _train_cnn checked
     h, w = space.image_shape
@@ -377,7 +371,7 @@ def entangled_set(data: Dataset, opts: TrainOptions, seed: int) -> EntangledWate
         source,
         target,
         (top, left, side),
-        opts.watermark_snnl,
+        0.0 if opts.dp_epsilon is not None else opts.watermark_snnl,
     )
 
 
