@@ -19,6 +19,7 @@ from modelsteal.errors import InvalidInput
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
 from modelsteal.ownership import (
     METHODS,
+    Evidence,
     NullDistribution,
     Owner,
     build_zoo,
@@ -156,6 +157,8 @@ def test_every_method_convicts_a_perfect_copy_and_counts_its_queries(
     copy = api if name == "dawn" else owner.victim
     suspect = Oracle(LocalTransport(copy))
     verdict = method.verify(evidence, suspect, null, alpha=0.01)
+    if name == "dataset-inference-mingd":  # white box: it reads the suspect's gradients, asks nothing
+        expected = 0
     assert verdict.queries == expected == suspect.queries
     assert verdict.stolen and verdict.p_value < (1e-3 if inference else 1e-4)  # a t tail of 8 independents
     if method.tail == "low" or name == "dawn":
@@ -234,6 +237,10 @@ def test_verify_over_http_counts_the_rows_the_suspects_api_logged(owner_dir: Pat
         null = null_distribution(method, evidence, load_zoo(owner_dir / "zoo"))
         verdict = method.verify(evidence, suspect, null)
         usage = httpx.get(url + "/v1/usage", headers={"Authorization": f"Bearer {key}"}).json()
+        white_box = make_method("dataset-inference-mingd")
+        rows = Evidence(white_box.name, evidence.X[:4], {"y": np.zeros(4, dtype=np.int64), "m": 2})
+        with pytest.raises(InvalidInput, match="an API serves none: pass the suspect's model directory"):
+            white_box.ask(rows, suspect)
     assert verdict.stolen and verdict.queries == 40 == usage["rows"]
 
 
@@ -413,3 +420,56 @@ def test_dataset_inference_catches_data_theft_from_the_command_line(
     assert main(["verify", str(innocent), *base, "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert not verdict["stolen"] and verdict["p_value"] > 0.01
+    # white box: the thief's model directory in hand, MinGD reads its gradients and asks nothing
+    # (p = 2e-4 at m = 30 in our run; 0.013 at m = 20, where the walk's 4,040 queries convict)
+    white = [*base[:3], "dataset-inference-mingd", "--private-samples", "30"]
+    assert main(["verify", str(stolen), *white, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "white box: no query sent; the suspect's gradients read by finite differences" in out
+    verdict = json.loads(out.strip().splitlines()[-1])
+    assert verdict["stolen"] and verdict["p_value"] < 0.01 and verdict["queries"] == 0, out
+
+
+def test_mingd_finds_a_linear_models_boundary_and_its_gradients_match_autograd() -> None:
+    """MinGD on a logistic regression (no torch: finite differences) finds the L2 distance to
+    the boundary that geometry gives, |w.x + b| / ||w||, in units of the box; on a CNN the
+    finite-difference gradient of log p(target) points where autograd's does."""
+    from modelsteal.ownership.dataset_inference import mingd_distances
+    from modelsteal.ownership.white_box import predicted_labels, target_gradient, torch_module
+
+    data = load_dataset("breast_cancer")
+    victim = train_victim(data, "logreg", seed=0)
+    space = victim.feature_space
+    lower, upper = np.asarray(space.lower), np.asarray(space.upper)
+    X = data.X_test[:20]
+    y = predicted_labels(victim, X).astype(np.int64)
+    # the logit in the box's units u: z(u) = w_u . u + b_u, from the model's own log-odds
+    logit = lambda rows: np.log(victim.predict_proba(rows)[:, 1] / victim.predict_proba(rows)[:, 0])  # noqa: E731
+    span = upper - lower
+    eye = np.eye(X.shape[1])
+    w_u = np.array([logit(lower[None] + span * eye[j][None] * 0.5)[0] for j in range(X.shape[1])])
+    w_u = (w_u - logit(lower[None])[0]) / 0.5
+    expected = np.abs(logit(X)) / np.linalg.norm(w_u)
+    d, own = mingd_distances(
+        target_gradient(victim), lambda r: predicted_labels(victim, r), X, y, 2, lower, upper, norms=("l2",)
+    )
+    assert np.array_equal(own, y)
+    found = d[:, 0] * np.sqrt(X.shape[1])  # distances come in units of the box's L2 diameter
+    assert np.allclose(found, expected, rtol=0.02) and expected.min() > 0.1
+
+    digits = load_dataset("digits")
+    net = train_victim(digits, "cnn", seed=0, options=TrainOptions(epochs=2))
+    assert torch_module(net) is not None
+
+    class Opaque:  # the same network seen only through predict_proba
+        feature_space = net.feature_space
+
+        def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+            return np.asarray(net.predict_proba(rows))
+
+    rows, targets = digits.X_test[:6], np.arange(6)
+    _, exact, labels = target_gradient(net)(rows, targets)
+    _, approx, labels_fd = target_gradient(Opaque())(rows, targets)
+    assert np.array_equal(labels, labels_fd)
+    cosine = np.sum(exact * approx, axis=1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(approx, axis=1))
+    assert np.all(cosine > 0.99), cosine

@@ -1236,6 +1236,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             f"Welch p = {d['welch_p']:.3g}; the owner's regressor tells its own rows apart at AUC "
             f"{d['owner_fit_auc']:.2f}"
         )
+        if "gradients" in d:
+            print(f"white box: no query sent; the suspect's gradients read by {d['gradients']}")
     if args.json:
         print(json.dumps({**verdict.to_dict(), "suspect": args.suspect}, sort_keys=True, default=float))
     return 0

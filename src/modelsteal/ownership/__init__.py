@@ -7,7 +7,7 @@ from typing import Any
 from modelsteal.errors import InvalidInput
 from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
 from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict, owner_of
-from modelsteal.ownership.dataset_inference import DatasetInference
+from modelsteal.ownership.dataset_inference import DatasetInference, MinGDInference
 from modelsteal.ownership.fingerprints import MistakeCorrelation, SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
 from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
@@ -20,6 +20,7 @@ METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-w-labels": (MistakeCorrelation, {"answers": "labels"}),
     "dataset-inference": (DatasetInference, {"answers": "labels"}),
     "dataset-inference-proba": (DatasetInference, {"answers": "probabilities"}),
+    "dataset-inference-mingd": (MinGDInference, {}),
     "dawn": (DawnVerification, {}),
     "watermark": (TriggerWatermark, {}),
 }
@@ -38,6 +39,7 @@ __all__ = [
     "DatasetInference",
     "DawnVerification",
     "Evidence",
+    "MinGDInference",
     "MistakeCorrelation",
     "NullDistribution",
     "Owner",
