@@ -1,4 +1,4 @@
-"""Is that model a copy of mine? SAC-m, SAC-w, DAWN and a training-time watermark against stolen copies.
+"""Is that model a copy of mine? SAC-m, SAC-w, CAE, DAWN and a training-time watermark against stolen copies.
 
 Run: ``.venv/bin/python bench/ownership.py [--quick] [--markdown]`` (``--quick``: digits only,
 about three minutes; the full run adds the mnist5k CNN).
@@ -12,8 +12,9 @@ models), and stolen copies made through the owner's API by Knockoff (labels and
 probabilities, from the natural pool and from off-distribution pools), Copycat and Jacobian
 augmentation, over ``--seeds`` seeds; plus white-box thefts (weights fine-tuned or pruned) and
 data thefts (a CNN trained from scratch on the owner's own rows, another seed), the latter
-kept out of the AUC, which is about copies of the model. Each method queries every model with the same
-``--queries`` CutMix samples. Copies are judged against the whole zoo; each independent
+kept out of the AUC, which is about copies of the model. Each fingerprint queries every model with
+the same ``--queries`` samples (CutMix for SAC-m, the owner's mistakes for SAC-w, conferrable
+examples for CAE, which trains its own surrogates and references on the pool first). Copies are judged against the whole zoo; each independent
 against the zoo without it (leave one out), which gives the negatives of the ROC and the
 false-accusation rate. Printed: per method and kind of suspect, the median p-value, the
 share convicted at p < 0.01, queries and seconds; per method, the AUC and the TPR at the
@@ -48,7 +49,7 @@ from modelsteal.victims import TrainOptions, load_model_dir, save_model_dir, tra
 from modelsteal.victims.base import SklearnVictim
 
 OUT = Path(__file__).parent / "out"
-METHODS = ("sac-m-labels", "sac-m", "sac-w-labels", "sac-w", "dawn", "watermark")
+METHODS = ("sac-m-labels", "sac-m", "sac-w-labels", "sac-w", "cae", "dawn", "watermark")
 ALPHA = 0.01
 #: (label, attack, answers, pool kind or None, budget or None for the whole pool, fits its answers)
 THEFTS: list[tuple[str, str, str, str | None, int | None, bool]] = [

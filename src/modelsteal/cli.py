@@ -6,6 +6,7 @@ Errors a user can cause print one line naming the fix and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -1182,10 +1183,22 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         options["store"] = args.watermarks
     elif args.watermarks is not None:
         raise InvalidInput("--watermarks goes with --method dawn")
-    method = make_method(args.method, **options)
     zoo = load_zoo(args.zoo if args.zoo is not None else args.owner / "zoo", owner_dir)
     owner = owner_of(owner_dir)
-    evidence = method.prepare(owner, random_state=args.seed)
+    with contextlib.ExitStack() as stack:
+        if args.method == "cae":  # it trains its surrogates and references first: a bar
+            from modelsteal.ownership import ConferrableExamples
+            from modelsteal.progress import Reporter
+
+            plain = ConferrableExamples()
+            stage = stack.enter_context(
+                Reporter().stage(
+                    "cae: surrogates and references", total=plain.surrogates + plain.references, unit="models"
+                )
+            )
+            options["on_trained"] = stage.step
+        method = make_method(args.method, **options)
+        evidence = method.prepare(owner, random_state=args.seed)
     null = null_distribution(method, evidence, zoo)
     null.check_size(args.alpha, args.null)
     api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")

@@ -7,6 +7,7 @@ from typing import Any
 from modelsteal.errors import InvalidInput
 from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
 from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict, owner_of
+from modelsteal.ownership.conferrable import ConferrableExamples
 from modelsteal.ownership.dataset_inference import DatasetInference, MinGDInference
 from modelsteal.ownership.fingerprints import MistakeCorrelation, SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
@@ -21,6 +22,7 @@ METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "dataset-inference": (DatasetInference, {"answers": "labels"}),
     "dataset-inference-proba": (DatasetInference, {"answers": "probabilities"}),
     "dataset-inference-mingd": (MinGDInference, {}),
+    "cae": (ConferrableExamples, {}),
     "dawn": (DawnVerification, {}),
     "watermark": (TriggerWatermark, {}),
 }
@@ -36,6 +38,7 @@ def make_method(name: str, **options: Any) -> OwnershipMethod:
 
 __all__ = [
     "METHODS",
+    "ConferrableExamples",
     "DatasetInference",
     "DawnVerification",
     "Evidence",

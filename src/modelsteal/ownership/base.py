@@ -39,7 +39,8 @@ class Owner:
 
     ``X_public`` are rows the owner may show anyone (its test split), ``y_public`` their true
     labels when known (SAC-w needs them to find the model's mistakes); ``X_private`` its
-    training rows (dataset inference needs them; a fingerprint does not).
+    training rows (dataset inference needs them; a fingerprint does not); ``X_pool`` and
+    ``y_pool`` labelled rows it kept apart (conferrable examples train models on them).
     """
 
     victim: Any
@@ -52,6 +53,9 @@ class Owner:
     watermark: tuple[FloatArray, NDArray[np.int64]] | None = None
     #: how the triggers were made (``trigger``, ``margin``, ``ewe``), from the card
     watermark_kind: str | None = None
+    #: labelled rows the owner kept apart from training (``pool.npz``): CAE trains on them
+    X_pool: FloatArray | None = None
+    y_pool: NDArray[np.int64] | None = None
 
     @property
     def feature_space(self) -> FeatureSpace:
@@ -187,12 +191,13 @@ class OwnershipMethod(ABC):
 def owner_of(directory: Any) -> Owner:
     """The owner held in a model directory (a path, or one already loaded): its model, its
     public (eval) rows and their labels, its private (training) rows if kept, its watermark."""
-    from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_private, load_watermark
+    from modelsteal.victims.model_dir import ModelDir, load_model_dir, load_pool, load_private, load_watermark
 
     md = directory if isinstance(directory, ModelDir) else load_model_dir(directory)
     classes = tuple(str(c) for c in md.card["classes"])
     y = md.y_eval if len(md.y_eval) == len(md.X_eval) else None
     private = load_private(md.path)
+    pool = load_pool(md.path)
     return Owner(
         md.victim,
         classes,
@@ -202,4 +207,6 @@ def owner_of(directory: Any) -> Owner:
         y_private=None if private is None else private[1],
         watermark=load_watermark(md.path),
         watermark_kind=md.card.get("details", {}).get("watermark", {}).get("kind"),
+        X_pool=None if pool is None or pool[1] is None else pool[0],
+        y_pool=None if pool is None else pool[1],
     )
