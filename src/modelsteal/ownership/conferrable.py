@@ -49,7 +49,11 @@ class ConferrableExamples(OwnershipMethod):
     n_samples:
         Fingerprints, one label query each.
     eps:
-        The L-inf ball each public row may move in, a share of each feature's range.
+        The L-inf ball each public row may move in, a share of each feature's range. Larger
+        than the paper's: on our small CNNs (mnist5k, label copies at 1,000 queries, a zoo of
+        30) 0.25, 0.35 and 0.5 gave the weakest copy p = 4.3e-4, 1.3e-5 and 3.4e-6, and 0.15
+        left two of six inside the null. 0.35 keeps most of the gain and stays nearer the
+        owner's rows.
     steps:
         Adam steps on the conferrability score.
     surrogates, references:
@@ -70,7 +74,7 @@ class ConferrableExamples(OwnershipMethod):
         self,
         *,
         n_samples: int = 100,
-        eps: float = 0.15,
+        eps: float = 0.35,
         steps: int = 60,
         surrogates: int = 3,
         references: int = 3,
