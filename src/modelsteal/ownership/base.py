@@ -134,6 +134,11 @@ class OwnershipMethod(ABC):
         """The suspect's answers to the evidence's queries, checked to be what the method reads."""
         if evidence.method != self.name:
             raise InvalidInput(f"this evidence was made by {evidence.method}, not {self.name}")
+        return self._read(evidence, oracle)
+
+    def _read(self, evidence: Evidence, oracle: Oracle) -> Answers:
+        """What the suspect answers; by default its answers to the evidence's queries. A
+        white-box method (MinGD) reads the suspect's model instead of querying it."""
         info = oracle.info
         if self.needs == "probabilities" and info.output_mode.kind != "probabilities":
             raise InvalidInput(

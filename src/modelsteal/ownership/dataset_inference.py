@@ -34,6 +34,7 @@ is (``bench/ownership.py`` shows both).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -210,72 +211,32 @@ class DistanceAnswers(Answers):
     gradients: str = ""
 
 
-class DatasetInference(OwnershipMethod):
-    """Dataset inference (Maini et al. 2021; the module doc): a Welch t-statistic of the
-    suspect's scores on ``n_samples`` of the owner's private rows against as many public rows.
-
-    Parameters
-    ----------
-    n_samples:
-        ``m``, the private rows revealed (and public rows beside them).
-    answers:
-        ``labels`` (blind walk, any API) or ``probabilities`` (true-label margin).
-    directions, steps, step:
-        The blind walk: random directions per row, points along each, and the step as a
-        share of each feature's range.
-    """
+class _RegressionTest(OwnershipMethod):
+    """What every dataset-inference embedding shares (the module doc): the owner's regressor
+    of private against public rows on its own embedding, and a Welch t-statistic of the
+    suspect's scores on ``n_samples`` revealed private rows against as many public rows.
+    A subclass names its embedding: the queries it sends, and how answers become features."""
 
     tail: ClassVar[Literal["high"]] = "high"
 
-    def __init__(
-        self,
-        *,
-        n_samples: int = 50,
-        answers: Literal["probabilities", "labels"] = "labels",
-        directions: int = 10,
-        steps: int = 10,
-        step: float = 0.02,
-    ) -> None:
+    def __init__(self, *, n_samples: int) -> None:
         if not isinstance(n_samples, int) or n_samples < 2:
             raise InvalidInput("n_samples (the private rows revealed) must be a whole number >= 2")
-        if answers not in ("probabilities", "labels"):
-            raise InvalidInput("answers must be 'probabilities' or 'labels'")
-        for name, value in (("directions", directions), ("steps", steps)):
-            if not isinstance(value, int) or value < 1:
-                raise InvalidInput(f"{name} must be a whole number >= 1")
-        if not 0 < step < 1:
-            raise InvalidInput("step is a share of each feature's range in (0, 1)")
         self.n_samples = n_samples
-        self.answers = answers
-        self.directions = directions
-        self.steps = steps
-        self.step = step
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return "dataset-inference" if self.answers == "labels" else "dataset-inference-proba"
-
-    @property
-    def needs(self) -> Literal["labels", "probabilities"]:  # type: ignore[override]
-        return self.answers
-
+    @abstractmethod
     def _queries_for(self, X: FloatArray, owner: Owner, rng: np.random.Generator) -> FloatArray:
-        if self.answers == "probabilities":
-            return X
-        space = owner.feature_space
-        return walk_points(X, space.lower, space.upper, self.directions, self.steps, self.step, rng)
+        """The queries that embed rows ``X``."""
 
+    @abstractmethod
     def _embed(self, answers: Answers, y: NDArray[np.int64]) -> FloatArray:
-        if self.answers == "probabilities":
-            return true_label_margin(answers.require_probabilities(self.name), y)
-        return walk_distances(answers.labels, y, self.directions, self.steps)
+        """The features (one row per embedded row) that the answers to those queries give."""
 
+    @abstractmethod
     def _owner_features(
         self, owner: Owner, X: FloatArray, y: NDArray[np.int64], rng: np.random.Generator
     ) -> FloatArray:
         """The owner's own model's embedding of rows ``X`` (its regressor is fitted on them)."""
-        proba = owner.victim.predict_proba(self._queries_for(X, owner, rng))
-        return self._embed(Answers(labels=np.argmax(proba, axis=1), probabilities=proba), y)
 
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
         if owner.X_private is None or owner.y_private is None:
@@ -362,7 +323,70 @@ def _auc(score: FloatArray, side: FloatArray) -> float:
     return float(roc_auc_score(side, score))
 
 
-class MinGDInference(DatasetInference):
+class DatasetInference(_RegressionTest):
+    """Dataset inference (Maini et al. 2021; the module doc) through a black-box API: the
+    blind walk with labels, or the true-label margin with probabilities.
+
+    Parameters
+    ----------
+    n_samples:
+        ``m``, the private rows revealed (and public rows beside them).
+    answers:
+        ``labels`` (blind walk, any API) or ``probabilities`` (true-label margin).
+    directions, steps, step:
+        The blind walk: random directions per row, points along each, and the step as a
+        share of each feature's range.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_samples: int = 50,
+        answers: Literal["probabilities", "labels"] = "labels",
+        directions: int = 10,
+        steps: int = 10,
+        step: float = 0.02,
+    ) -> None:
+        super().__init__(n_samples=n_samples)
+        if answers not in ("probabilities", "labels"):
+            raise InvalidInput("answers must be 'probabilities' or 'labels'")
+        for name, value in (("directions", directions), ("steps", steps)):
+            if not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"{name} must be a whole number >= 1")
+        if not 0 < step < 1:
+            raise InvalidInput("step is a share of each feature's range in (0, 1)")
+        self.answers = answers
+        self.directions = directions
+        self.steps = steps
+        self.step = step
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "dataset-inference" if self.answers == "labels" else "dataset-inference-proba"
+
+    @property
+    def needs(self) -> Literal["labels", "probabilities"]:  # type: ignore[override]
+        return self.answers
+
+    def _queries_for(self, X: FloatArray, owner: Owner, rng: np.random.Generator) -> FloatArray:
+        if self.answers == "probabilities":
+            return X
+        space = owner.feature_space
+        return walk_points(X, space.lower, space.upper, self.directions, self.steps, self.step, rng)
+
+    def _embed(self, answers: Answers, y: NDArray[np.int64]) -> FloatArray:
+        if self.answers == "probabilities":
+            return true_label_margin(answers.require_probabilities(self.name), y)
+        return walk_distances(answers.labels, y, self.directions, self.steps)
+
+    def _owner_features(
+        self, owner: Owner, X: FloatArray, y: NDArray[np.int64], rng: np.random.Generator
+    ) -> FloatArray:
+        proba = owner.victim.predict_proba(self._queries_for(X, owner, rng))
+        return self._embed(Answers(labels=np.argmax(proba, axis=1), probabilities=proba), y)
+
+
+class MinGDInference(_RegressionTest):
     """Dataset inference with MinGD, the paper's white-box embedding (Maini et al. 2021, §5):
     for each revealed row and each wrong class, the smallest L1, L2 and L-inf perturbations
     that gradient descent on the suspect finds to reach that class.
@@ -377,6 +401,9 @@ class MinGDInference(DatasetInference):
     5% of the gradient's coordinates. The regressor and the verdict are the other embeddings'.
     """
 
+    #: the suspect is read, not queried; "labels" lets any local model in
+    needs: ClassVar[Literal["labels"]] = "labels"
+
     def __init__(
         self,
         *,
@@ -385,7 +412,7 @@ class MinGDInference(DatasetInference):
         gd_steps: int = 20,
         reach: float = 0.25,
     ) -> None:
-        super().__init__(n_samples=n_samples, answers="labels")
+        super().__init__(n_samples=n_samples)
         norms = tuple(norms)
         if not norms or any(n not in NORMS for n in norms):
             raise InvalidInput(f"norms must be some of {', '.join(NORMS)}")
@@ -432,9 +459,7 @@ class MinGDInference(DatasetInference):
             raise InvalidInput(f"{self.name} scores MinGD distances, not an API's answers")
         return answers.distances
 
-    def ask(self, evidence: Evidence, oracle: Oracle) -> Answers:
-        if evidence.method != self.name:
-            raise InvalidInput(f"this evidence was made by {evidence.method}, not {self.name}")
+    def _read(self, evidence: Evidence, oracle: Oracle) -> Answers:
         return self._distances(local_model(oracle, self.name), evidence.X, evidence.data["y"])
 
     def judge(

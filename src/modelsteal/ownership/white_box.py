@@ -40,9 +40,10 @@ def torch_module(model: Any) -> torch.nn.Module | None:
     for candidate in (model, getattr(model, "estimator", None)):
         if candidate is None:
             continue
-        module = getattr(candidate, "module", None) or getattr(candidate, "module_", None)
-        if isinstance(module, torch.nn.Module):
-            return module
+        for attribute in ("module", "module_"):  # an empty Sequential is falsy: test, not ``or``
+            module = getattr(candidate, attribute, None)
+            if isinstance(module, torch.nn.Module):
+                return module
     return None
 
 
