@@ -48,7 +48,9 @@ class Stage:
     def summary(self) -> str:
         seconds = time.perf_counter() - self.started
         count = f"{self.done:,}" + (f"/{self.total:,}" if self.total is not None else "")
-        rate = f", {self.done / seconds:,.0f} {self.unit}/s" if seconds > 0 and self.done else ""
+        per_second = self.done / seconds if seconds > 0 else 0.0
+        shown = f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.2g}"  # never "0 models/s"
+        rate = f", {shown} {self.unit}/s" if seconds > 0 and self.done else ""
         return f"{self.name}: {count} {self.unit} in {seconds:.1f} s{rate}"
 
 
