@@ -73,6 +73,23 @@ def test_the_null_gives_t_and_rank_p_values_and_says_how_big_a_zoo_must_be() -> 
     assert spread.false_accusation_rate(0.01) == pytest.approx(1 / 7)
 
 
+def test_a_share_is_fitted_on_its_logit_scale_which_holds_a_skewed_null() -> None:
+    # match rates of 100 answers, small and right-skewed, as CAE's independents on mnist5k
+    rates = np.array([0.03, 0.05, 0.06, 0.08, 0.08, 0.10, 0.11, 0.12, 0.14, 0.24])
+    raw = NullDistribution(rates, tuple("abcdefghij"), "high")
+    logit = NullDistribution(rates, tuple("abcdefghij"), "high", logit_trials=100)
+    z = np.log((rates * 100 + 0.5) / (101 - rates * 100 - 0.5))
+    x = np.log((0.6 * 100 + 0.5) / (101 - 60.5))
+    expect = stats.t.sf((x - z.mean()) / (z.std(ddof=1) * np.sqrt(1 + 1 / 10)), df=9)
+    assert logit.p_value(0.6) == pytest.approx(expect)
+    # the skewed tail: the normal fit on raw shares accuses the 0.24 independent, the logit fit does not
+    assert raw.without(9).p_value(0.24) < 0.01 < logit.without(9).p_value(0.24)
+    assert logit.without(9).logit_trials == 100
+    assert logit.p_value(0.6) < 0.01 and logit.empirical_p(0.6) == raw.empirical_p(0.6)  # ranks unchanged
+    with pytest.raises(InvalidInput, match="shares in"):
+        NullDistribution(rates + 1.0, tuple("abcdefghij"), "high", logit_trials=100)
+
+
 def test_the_exact_test_of_planted_labels_counts_each_rows_own_chance() -> None:
     from modelsteal.ownership.api_watermark import chance_rates, poisson_binomial_sf
 

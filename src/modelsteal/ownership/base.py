@@ -123,6 +123,11 @@ class OwnershipMethod(ABC):
         inner = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({inner})"
 
+    def share_of(self, evidence: Evidence) -> int | None:
+        """When the statistic is a share of answers (a match rate), of how many: its null is
+        then fitted on the logit scale (``null.py``). ``None``: any other statistic."""
+        return None
+
     def judge(
         self, statistic: float, evidence: Evidence, answers: Answers, null: NullDistribution, mode: Mode
     ) -> tuple[float, dict[str, Any]]:

@@ -132,4 +132,6 @@ def null_distribution(
         stats.append(float(method.score(evidence, answers)))
         labels.append(answers.labels)
     names = tuple(name for name, _ in independents)
-    return NullDistribution(np.asarray(stats), names, method.tail, tuple(labels))
+    return NullDistribution(
+        np.asarray(stats), names, method.tail, tuple(labels), logit_trials=method.share_of(evidence)
+    )
