@@ -13,7 +13,7 @@ from modelsteal.cli import main
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.errors import InvalidInput
-from modelsteal.victims import TrainOptions, train_victim
+from modelsteal.victims import TrainOptions, load_model_dir, train_victim
 from modelsteal.victims.training import pgd
 from modelsteal.victims.training import test_accuracy as accuracy_of
 
@@ -69,6 +69,8 @@ def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
         ("softmax", TrainOptions(watermark="trigger"), "go with --model cnn"),
         ("cnn", TrainOptions(watermark="stamp"), "--watermark must be one of"),
         ("cnn", TrainOptions(watermark="trigger", watermark_size=5), "--watermark-size"),
+        ("softmax", TrainOptions(cnn_width=2), "--cnn-width goes with --model cnn"),
+        ("cnn", TrainOptions(cnn_width=0), "--cnn-width must be a whole number >= 1"),
     ],
 )
 def test_bad_training_options_are_refused(family: str, options: TrainOptions, message: str) -> None:
@@ -116,6 +118,22 @@ def test_a_trigger_watermark_is_kept_by_the_owner_and_verified_on_its_triggers(
         == 2
     )
     assert "holds no watermark: train it with --watermark" in capsys.readouterr().err
+
+
+def test_a_wider_cnn_is_recorded_on_its_card_and_reloads_as_trained(tmp_path: Path) -> None:
+    out = tmp_path / "wide"
+    argv = ["train", "--dataset", "digits", "--model", "cnn", "--cnn-width", "2", "--epochs", "3"]
+    assert main([*argv, "--watermark", "trigger", "--out", str(out)]) == 0
+    arch = json.loads((out / "card.json").read_text())["details"]["architecture"]
+    assert arch["channels"] == [32, 64] and arch["hidden"] == 128
+    md = load_model_dir(out)
+    convs = [m for m in md.victim.module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64]
+    data = load_dataset("digits")
+    fresh = train_victim(
+        data, "cnn", seed=0, options=TrainOptions(cnn_width=2, epochs=3, watermark="trigger")
+    )
+    assert np.array_equal(md.victim.predict(data.X_test), fresh.predict(data.X_test))  # same seed, same net
 
 
 def test_train_embeds_an_entangled_watermark_and_refuses_a_bad_weight(

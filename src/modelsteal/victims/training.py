@@ -42,6 +42,9 @@ class TrainOptions:
     max_leaf_nodes: int = 100
     C: float = 1.0
     epochs: int = 15
+    #: cnn, cnn-semi: width multiplier (channels 16·w and 32·w, hidden 64·w); a watermark's
+    #: triggers take capacity, and a wider network pays less clean accuracy for them
+    cnn_width: int = 1
     #: ``quantile-bins[:K]``: logreg/softmax only; numbers binned into K quantiles (default 10)
     feature_extraction: str | None = None
     #: cnn: a pool kind (patches, uniform, resized) the network learns to answer uniformly on
@@ -133,16 +136,17 @@ def _sklearn_model(
     raise InvalidInput(f"unknown model family {family!r}; choose one of: {', '.join(MODEL_FAMILIES)}")
 
 
-def _cnn_architecture(space: FeatureSpace, n_classes: int) -> dict[str, Any]:
-    """The description a model directory stores for an :class:`ImageCNN` on ``space``."""
+def _cnn_architecture(space: FeatureSpace, n_classes: int, scale: int = 1) -> dict[str, Any]:
+    """The description a model directory stores for an :class:`ImageCNN` on ``space``, its
+    layers ``scale`` times the default width."""
     height, width = space.image_shape or (0, 0)
     return {
         "kind": "cnn",
         "height": int(height),
         "width": int(width),
         "n_classes": n_classes,
-        "channels": [16, 32],
-        "hidden": 64,
+        "channels": [16 * scale, 32 * scale],
+        "hidden": 64 * scale,
         "lower": space.lower.tolist(),
         "upper": space.upper.tolist(),
     }
@@ -161,6 +165,8 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
         data.n_classes,
         torch.tensor(space.lower, dtype=torch.float32),
         torch.tensor(space.upper, dtype=torch.float32),
+        channels=(16 * opts.cnn_width, 32 * opts.cnn_width),
+        hidden=64 * opts.cnn_width,
     )
     X = torch.tensor(data.X_train, dtype=torch.float32)
     y = torch.tensor(data.y_train, dtype=torch.long)
@@ -217,7 +223,7 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
             loss.backward()
             optim.step()
     net.eval()
-    arch = _cnn_architecture(space, data.n_classes)
+    arch = _cnn_architecture(space, data.n_classes, opts.cnn_width)
     details: dict[str, Any] = {"architecture": arch, "epochs": opts.epochs}
     if opts.outlier_exposure is not None:
         details["outlier_exposure"] = {"pool": opts.outlier_exposure, "weight": opts.outlier_weight}
@@ -476,7 +482,7 @@ def _train_cnn_dp(
     net.eval()
     space = data.feature_space
     details: dict[str, Any] = {
-        "architecture": _cnn_architecture(space, data.n_classes),
+        "architecture": _cnn_architecture(space, data.n_classes, opts.cnn_width),
         "epochs": opts.epochs,
         "dp_sgd": {
             "epsilon": opts.dp_epsilon,
@@ -516,7 +522,8 @@ def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share
     upper = torch.tensor(space.upper, dtype=torch.float32)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = ImageCNN(height, width, data.n_classes, lower, upper)
+        w = opts.cnn_width
+        net = ImageCNN(height, width, data.n_classes, lower, upper, channels=(16 * w, 32 * w), hidden=64 * w)
     shift = 2 if min(height, width) >= 16 else 1
     plan = TrainingPlan(epochs=max(opts.epochs, 1) * 10, min_steps=1500, shift=shift)
     train_network(
@@ -528,7 +535,7 @@ def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share
         X_unlabeled=data.X_train[unlabelled],
         seed=seed,
     )
-    arch = _cnn_architecture(space, data.n_classes)
+    arch = _cnn_architecture(space, data.n_classes, opts.cnn_width)
     return TorchVictim(
         net,
         space,
@@ -558,6 +565,10 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
     """Fit a victim of ``family`` on ``data``'s training split."""
     opts = options or TrainOptions()
     check_trainable(data)
+    if not isinstance(opts.cnn_width, int) or opts.cnn_width < 1:
+        raise InvalidInput("--cnn-width must be a whole number >= 1")
+    if opts.cnn_width != 1 and family not in ("cnn", "cnn-semi"):
+        raise InvalidInput("--cnn-width goes with --model cnn or cnn-semi")
     if family != "cnn" and (
         opts.outlier_exposure is not None
         or opts.misinformation
