@@ -502,3 +502,34 @@ def test_cae_needs_the_owners_pool_and_says_how_to_keep_one(owner_dir: Path) -> 
         make_method("cae").prepare(bare)
     with pytest.raises(InvalidInput, match="eps is a share"):
         make_method("cae", eps=1.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("sac-m", {"n_samples": 1}, "n_samples must be a whole number >= 2, not 1"),
+        ("sac-m", {"n_samples": True}, "n_samples must be a whole number >= 2, not True"),
+        ("sac-w", {"n_samples": 2.5}, "n_samples must be a whole number"),
+        ("cae", {"steps": 0}, "steps must be a whole number >= 1, not 0"),
+        ("cae", {"surrogates": "3"}, "surrogates must be a whole number >= 1, not '3'"),
+        ("dataset-inference", {"n_samples": 1}, r"n_samples \(the private rows revealed\) must be"),
+        ("dataset-inference", {"directions": 0}, "directions must be a whole number >= 1"),
+        ("dataset-inference-mingd", {"gd_steps": -1}, "gd_steps must be a whole number >= 1"),
+        ("dawn", {"store": "x.db", "n_samples": 0}, "n_samples must be a whole number >= 1"),
+        ("watermark", {"n_samples": False}, "n_samples must be a whole number >= 1, not False"),
+    ],
+)
+def test_every_method_refuses_a_bad_count_by_name(
+    name: str, options: dict[str, object], message: str
+) -> None:
+    """Counts are checked alike for every method, a bool included (Python calls it an int)."""
+    with pytest.raises(InvalidInput, match=message):
+        make_method(name, **options)
+
+
+def test_a_method_refuses_answers_it_cannot_read() -> None:
+    from modelsteal.ownership import DatasetInference, SampleCorrelation
+
+    for cls in (SampleCorrelation, DatasetInference):
+        with pytest.raises(InvalidInput, match="answers must be 'probabilities' or 'labels', not 'top_k'"):
+            cls(answers="top_k")  # type: ignore[call-arg,arg-type]

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from modelsteal.defenses.api_watermark import WatermarkStore
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import Answers
-from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod
+from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, whole_number
 from modelsteal.ownership.null import Mode, NullDistribution
 from modelsteal.random import RandomState, check_random_state
 
@@ -78,10 +78,8 @@ class DawnVerification(OwnershipMethod):
     needs: ClassVar[Literal["labels"]] = "labels"
 
     def __init__(self, *, store: str | Path, n_samples: int | None = None) -> None:
-        if n_samples is not None and (not isinstance(n_samples, int) or n_samples < 1):
-            raise InvalidInput("n_samples must be a whole number >= 1")
         self.store = str(store)
-        self.n_samples = n_samples
+        self.n_samples = None if n_samples is None else whole_number("n_samples", n_samples)
 
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
         X, labels, keys = WatermarkStore(self.store).load()
@@ -177,9 +175,7 @@ class TriggerWatermark(OwnershipMethod):
     needs: ClassVar[Literal["labels"]] = "labels"
 
     def __init__(self, *, n_samples: int | None = None) -> None:
-        if n_samples is not None and (not isinstance(n_samples, int) or n_samples < 1):
-            raise InvalidInput("n_samples must be a whole number >= 1")
-        self.n_samples = n_samples
+        self.n_samples = None if n_samples is None else whole_number("n_samples", n_samples)
 
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
         if owner.watermark is None:

@@ -220,3 +220,22 @@ def owner_of(directory: Any) -> Owner:
         X_pool=None if pool is None or pool[1] is None else pool[0],
         y_pool=None if pool is None else pool[1],
     )
+
+
+def whole_number(name: str, value: Any, least: int = 1) -> int:
+    """``value`` as a count of at least ``least``, or a clear error naming ``name``.
+
+    Methods' hyperparameters are checked here so every method words the error alike; a
+    bool is refused although Python counts it as an int."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidInput(f"{name} must be a whole number >= {least}, not {value!r}")
+    return value
+
+
+def answers_kind(value: Any) -> Literal["probabilities", "labels"]:
+    """The kind of answers a method reads: 'probabilities' or 'labels'."""
+    if value == "probabilities":
+        return "probabilities"
+    if value == "labels":
+        return "labels"
+    raise InvalidInput(f"answers must be 'probabilities' or 'labels', not {value!r}")

@@ -32,7 +32,7 @@ import numpy as np
 
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import Answers
-from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod
+from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, whole_number
 from modelsteal.ownership.white_box import target_gradient, torch_module
 from modelsteal.random import RandomState, check_random_state, derive_seed
 
@@ -83,25 +83,15 @@ class ConferrableExamples(OwnershipMethod):
         epochs: int = 30,
         on_trained: Callable[[str], None] | None = None,
     ) -> None:
-        for label, value, least in (
-            ("n_samples", n_samples, 2),
-            ("steps", steps, 1),
-            ("surrogates", surrogates, 1),
-            ("references", references, 1),
-            ("candidates", candidates, 1),
-            ("epochs", epochs, 1),
-        ):
-            if not isinstance(value, int) or value < least:
-                raise InvalidInput(f"{label} must be a whole number >= {least}")
         if not 0 < eps < 1:
             raise InvalidInput("eps is a share of each feature's range in (0, 1)")
-        self.n_samples = n_samples
+        self.n_samples = whole_number("n_samples", n_samples, 2)
         self.eps = eps
-        self.steps = steps
-        self.surrogates = surrogates
-        self.references = references
-        self.candidates = candidates
-        self.epochs = epochs
+        self.steps = whole_number("steps", steps)
+        self.surrogates = whole_number("surrogates", surrogates)
+        self.references = whole_number("references", references)
+        self.candidates = whole_number("candidates", candidates)
+        self.epochs = whole_number("epochs", epochs)
         self._on_trained = on_trained
 
     def _models(self, owner: Owner, rng: np.random.Generator) -> tuple[list[object], list[object]]:

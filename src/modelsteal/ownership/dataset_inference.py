@@ -47,7 +47,14 @@ from sklearn.linear_model import LogisticRegression
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle import Oracle
 from modelsteal.oracle.answers import Answers
-from modelsteal.ownership.base import Evidence, FloatArray, Owner, OwnershipMethod
+from modelsteal.ownership.base import (
+    Evidence,
+    FloatArray,
+    Owner,
+    OwnershipMethod,
+    answers_kind,
+    whole_number,
+)
 from modelsteal.ownership.null import Mode, NullDistribution
 from modelsteal.ownership.white_box import (
     TargetGradient,
@@ -220,9 +227,7 @@ class _RegressionTest(OwnershipMethod):
     tail: ClassVar[Literal["high"]] = "high"
 
     def __init__(self, *, n_samples: int) -> None:
-        if not isinstance(n_samples, int) or n_samples < 2:
-            raise InvalidInput("n_samples (the private rows revealed) must be a whole number >= 2")
-        self.n_samples = n_samples
+        self.n_samples = whole_number("n_samples (the private rows revealed)", n_samples, 2)
 
     @abstractmethod
     def _queries_for(self, X: FloatArray, owner: Owner, rng: np.random.Generator) -> FloatArray:
@@ -348,16 +353,11 @@ class DatasetInference(_RegressionTest):
         step: float = 0.02,
     ) -> None:
         super().__init__(n_samples=n_samples)
-        if answers not in ("probabilities", "labels"):
-            raise InvalidInput("answers must be 'probabilities' or 'labels'")
-        for name, value in (("directions", directions), ("steps", steps)):
-            if not isinstance(value, int) or value < 1:
-                raise InvalidInput(f"{name} must be a whole number >= 1")
         if not 0 < step < 1:
             raise InvalidInput("step is a share of each feature's range in (0, 1)")
-        self.answers = answers
-        self.directions = directions
-        self.steps = steps
+        self.answers = answers_kind(answers)
+        self.directions = whole_number("directions", directions)
+        self.steps = whole_number("steps", steps)
         self.step = step
 
     @property
@@ -416,8 +416,7 @@ class MinGDInference(_RegressionTest):
         norms = tuple(norms)
         if not norms or any(n not in NORMS for n in norms):
             raise InvalidInput(f"norms must be some of {', '.join(NORMS)}")
-        if not isinstance(gd_steps, int) or gd_steps < 1:
-            raise InvalidInput("gd_steps must be a whole number >= 1")
+        whole_number("gd_steps", gd_steps)
         if not 0 < reach <= 1:
             raise InvalidInput("reach is a share of the box's diameter in (0, 1]")
         self.norms = norms

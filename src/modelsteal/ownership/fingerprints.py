@@ -33,7 +33,14 @@ import numpy as np
 
 from modelsteal.errors import InvalidInput
 from modelsteal.oracle.answers import Answers
-from modelsteal.ownership.base import Evidence, FloatArray, Owner, OwnershipMethod
+from modelsteal.ownership.base import (
+    Evidence,
+    FloatArray,
+    Owner,
+    OwnershipMethod,
+    answers_kind,
+    whole_number,
+)
 from modelsteal.random import RandomState, check_random_state
 
 #: the share of a sample CutMix takes from the second row is drawn from this range
@@ -101,10 +108,8 @@ class SampleCorrelation(OwnershipMethod):
     def __init__(
         self, *, n_samples: int = 100, answers: Literal["probabilities", "labels"] = "labels"
     ) -> None:
-        if not isinstance(n_samples, int) or n_samples < self.min_samples:
-            raise InvalidInput(f"n_samples must be a whole number >= {self.min_samples}")
-        if answers not in ("probabilities", "labels"):
-            raise InvalidInput("answers must be 'probabilities' or 'labels'")
+        whole_number("n_samples", n_samples, self.min_samples)
+        answers_kind(answers)
         self.n_samples = n_samples
         self.answers = answers
 
