@@ -527,6 +527,36 @@ def test_every_method_refuses_a_bad_count_by_name(
         make_method(name, **options)
 
 
+def test_the_tempered_score_judges_the_shape_of_correlations_not_the_confidence(owner_dir: Path) -> None:
+    """A suspect that ranks every answer as the owner does but is four times as confident
+    (its log-probabilities times 4) is far from the owner as given, and at distance about 0
+    once its temperature is fitted; the fitted temperature is the one that undoes it. An
+    independent stays far either way. Labels have no temperature: refused, with the fix."""
+    from modelsteal.oracle.answers import Answers
+    from modelsteal.ownership.fingerprints import tempered, tempered_distance
+
+    owner = _owner(owner_dir)
+    plain, fitted = make_method("sac-m", n_samples=60), make_method("sac-m-tempered", n_samples=60)
+    assert fitted.name == "sac-m-tempered" and make_method("sac-w-tempered").name == "sac-w-tempered"
+    evidence = fitted.prepare(owner, random_state=0)
+    assert np.array_equal(evidence.X, plain.prepare(owner, random_state=0).X)
+    proba = owner.victim.predict_proba(evidence.X)
+    sharp = tempered(proba, 0.25)
+    assert np.array_equal(sharp.argmax(axis=1), proba.argmax(axis=1))
+    answers = Answers(labels=sharp.argmax(axis=1), probabilities=sharp)
+    assert plain.score(evidence, answers) > 0.05
+    # not exactly 0: the sharpened probabilities below the floor (1e-12) lose their order
+    assert fitted.score(evidence, answers) < 0.002
+    assert tempered_distance(sharp, evidence.data["reference"])[1] == pytest.approx(4.0)
+    zoo = load_zoo(owner_dir / "zoo")
+    other = zoo[0][1].predict_proba(evidence.X)
+    assert fitted.score(evidence, Answers(labels=other.argmax(axis=1), probabilities=other)) > 0.05
+    with pytest.raises(InvalidInput, match="labels have none"):
+        make_method("sac-m-labels", temperature="fitted")
+    with pytest.raises(InvalidInput, match="temperature must be 'as-given' or 'fitted'"):
+        make_method("sac-m", temperature="hot")
+
+
 def test_a_method_refuses_answers_it_cannot_read() -> None:
     from modelsteal.ownership import DatasetInference, SampleCorrelation
 

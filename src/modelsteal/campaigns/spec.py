@@ -63,7 +63,15 @@ TOP_FIELDS = {
     "ownership",
 }
 #: ownership methods a cell can run on its copy (DAWN reads the API's own store: use `verify`)
-CELL_OWNERSHIP_METHODS = ("sac-m", "sac-m-labels", "sac-w", "sac-w-labels", "watermark")
+CELL_OWNERSHIP_METHODS = (
+    "sac-m",
+    "sac-m-labels",
+    "sac-m-tempered",
+    "sac-w",
+    "sac-w-labels",
+    "sac-w-tempered",
+    "watermark",
+)
 #: what `train:` may hold besides the TrainOptions fields
 TRAIN_FIELDS = {"dataset", "family", "seed", "victim_rows", "labelled_rows", "options"}
 DEFAULT_N_UNIFORM = 2000

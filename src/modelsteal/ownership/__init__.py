@@ -17,8 +17,10 @@ from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
 METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
     "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
+    "sac-m-tempered": (SampleCorrelation, {"answers": "probabilities", "temperature": "fitted"}),
     "sac-w": (MistakeCorrelation, {"answers": "probabilities"}),
     "sac-w-labels": (MistakeCorrelation, {"answers": "labels"}),
+    "sac-w-tempered": (MistakeCorrelation, {"answers": "probabilities", "temperature": "fitted"}),
     "dataset-inference": (DatasetInference, {"answers": "labels"}),
     "dataset-inference-proba": (DatasetInference, {"answers": "probabilities"}),
     "dataset-inference-mingd": (MinGDInference, {}),
