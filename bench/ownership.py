@@ -20,6 +20,12 @@ false-accusation rate. Printed: per method and kind of suspect, the median p-val
 share convicted at p < 0.01, queries and seconds; per method, the AUC and the TPR at the
 lowest FPR the zoo resolves. A plot (``bench/out/ownership.png`` and ``.svg``) shows each
 suspect's p-value by kind.
+
+``--study-queries 100,300,1000`` adds a study of SAC-m (labels, probabilities, tempered):
+at each query count, over ``--study-seeds`` draws of the owner's CutMix queries (seeds
+``--seed`` on), the AUC and the TPR below every independent on natural-pool copies, and how
+many draws meet the issue's target (AUC ≥ 0.99, TPR ≥ 95%). One draw is one seed's luck;
+the study shows the spread.
 """
 
 from __future__ import annotations
@@ -49,7 +55,21 @@ from modelsteal.victims import TrainOptions, load_model_dir, save_model_dir, tra
 from modelsteal.victims.base import SklearnVictim
 
 OUT = Path(__file__).parent / "out"
-METHODS = ("sac-m-labels", "sac-m", "sac-w-labels", "sac-w", "cae", "dawn", "watermark")
+METHODS = (
+    "sac-m-labels",
+    "sac-m",
+    "sac-m-tempered",
+    "sac-w-labels",
+    "sac-w",
+    "sac-w-tempered",
+    "cae",
+    "dawn",
+    "watermark",
+)
+#: the SAC-m variants ``--study-queries`` judges over several draws of the owner's queries
+STUDIED = ("sac-m-labels", "sac-m", "sac-m-tempered")
+#: the issue's target for SAC-m on natural-pool copies: AUC and TPR below every independent
+TARGET_AUC, TARGET_TPR = 0.99, 0.95
 ALPHA = 0.01
 #: (label, attack, answers, pool kind or None, budget or None for the whole pool, fits its answers)
 THEFTS: list[tuple[str, str, str, str | None, int | None, bool]] = [
@@ -187,69 +207,85 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         fidelity = float(np.mean(copy.predict(md.X_eval) == md.victim.predict(md.X_eval)))
         copies.append((DATA_THEFT, copy, fidelity, "(no key: the data were taken)"))
     owner = owner_of(md)
-    out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}, "accuracy": accuracy}
+    out: dict[str, Any] = {"zoo_seconds": zoo_seconds, "methods": {}, "accuracy": accuracy, "study": []}
     for method_name in METHODS:
         options: dict[str, Any] = (
             {"store": str(store)} if method_name == "dawn" else {"n_samples": args.queries}
         )
-        method = make_method(method_name, **options)
-        evidence = method.prepare(owner, random_state=args.seed)
-        null = null_distribution(method, evidence, zoo)
-        rows = []
-        for label, copy, fidelity, key in copies:
-            verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=ALPHA)
-            named = verdict.details.get("key") if key.startswith(tuple(t[0] for t in THEFTS)) else None
-            rows.append(
-                {
-                    "kind": label,
-                    "p": verdict.p_value,
-                    "fidelity": fidelity,
-                    "queries": verdict.queries,
-                    "seconds": verdict.seconds,
-                    "named": None if named is None else named == key,
-                }
-            )
-        negatives = []
-        left_out = (
-            method.left_out_p_values(evidence, null)
-            if isinstance(method, DawnVerification | TriggerWatermark)
-            else []
+        out["methods"][method_name] = judge(
+            make_method(method_name, **options), args.seed, owner, zoo, copies
         )
-        for i in range(null.size):
-            if isinstance(method, DawnVerification | TriggerWatermark):  # exact, chance from the others
-                p_left = left_out[i]
-            else:
-                p_left = null.without(i).p_value(float(null.statistics[i]))
-            negatives.append(
-                {
-                    "kind": "independent (left out)",
-                    "p": p_left,
-                    "fidelity": float("nan"),
-                    "queries": evidence.queries,
-                    "seconds": 0.0,
-                    "named": None,
-                }
-            )
-        p_pos = np.array([r["p"] for r in rows if r["kind"] != DATA_THEFT])
-        p_neg = np.array([r["p"] for r in negatives])
-        labels = np.r_[np.ones(p_pos.size), np.zeros(p_neg.size)]
-        auc = float(roc_auc_score(labels, -np.log(np.r_[p_pos, p_neg] + 1e-300)))
-        threshold = np.sort(p_neg)[0]  # below every independent: FPR 0 of the zoo
-        natural = {t[0] for t in THEFTS if t[3] == "in-distribution"}
-        p_nat = np.array([r["p"] for r in rows if r["kind"] in natural])
-        labels_nat = np.r_[np.ones(p_nat.size), np.zeros(p_neg.size)]
-        auc_natural = float(roc_auc_score(labels_nat, -np.log(np.r_[p_nat, p_neg] + 1e-300)))
-        out["methods"][method_name] = {
-            "rows": rows,
-            "negatives": negatives,
-            "auc": auc,
-            "auc_natural": auc_natural,
-            "tpr_natural": float(np.mean(p_nat < threshold)),
-            "tpr_at_zero_fpr": float(np.mean(p_pos < threshold)),
-            "false_accusation": float(np.mean(p_neg < ALPHA)),
-            "watermarks": evidence.queries if method_name == "dawn" else None,
-        }
+    for queries in args.study_queries:  # SAC-m over several draws of its queries
+        for seed in range(args.seed, args.seed + args.study_seeds):
+            for method_name in STUDIED:
+                result = judge(make_method(method_name, n_samples=queries), seed, owner, zoo, copies)
+                out["study"].append(
+                    {
+                        "method": method_name,
+                        "queries": queries,
+                        "seed": seed,
+                        "auc_natural": result["auc_natural"],
+                        "tpr_natural": result["tpr_natural"],
+                        "false_accusation": result["false_accusation"],
+                    }
+                )
+        print(f"{name}: SAC-m study at {queries} queries done", file=sys.stderr)
     return out
+
+
+def judge(
+    method: Any, seed: int, owner: Any, zoo: list[tuple[str, Any]], copies: list[tuple[str, Any, float, str]]
+) -> dict[str, Any]:
+    """Every copy judged against the whole zoo and every independent against the others (leave
+    one out), with the owner's queries drawn from ``seed``: p-values, AUCs, TPRs, false accusations."""
+    evidence = method.prepare(owner, random_state=seed)
+    null = null_distribution(method, evidence, zoo)
+    rows = []
+    for label, copy, fidelity, key in copies:
+        verdict = method.verify(evidence, Oracle(LocalTransport(copy)), null, alpha=ALPHA)
+        named = verdict.details.get("key") if key.startswith(tuple(t[0] for t in THEFTS)) else None
+        rows.append(
+            {
+                "kind": label,
+                "p": verdict.p_value,
+                "fidelity": fidelity,
+                "queries": verdict.queries,
+                "seconds": verdict.seconds,
+                "named": None if named is None else named == key,
+            }
+        )
+    exact = isinstance(method, DawnVerification | TriggerWatermark)  # exact, chance from the others
+    left_out = method.left_out_p_values(evidence, null) if exact else []
+    negatives = [
+        {
+            "kind": "independent (left out)",
+            "p": left_out[i] if exact else null.without(i).p_value(float(null.statistics[i])),
+            "fidelity": float("nan"),
+            "queries": evidence.queries,
+            "seconds": 0.0,
+            "named": None,
+        }
+        for i in range(null.size)
+    ]
+    p_pos = np.array([r["p"] for r in rows if r["kind"] != DATA_THEFT])
+    p_neg = np.array([r["p"] for r in negatives])
+    labels = np.r_[np.ones(p_pos.size), np.zeros(p_neg.size)]
+    auc = float(roc_auc_score(labels, -np.log(np.r_[p_pos, p_neg] + 1e-300)))
+    threshold = np.sort(p_neg)[0]  # below every independent: FPR 0 of the zoo
+    natural = {t[0] for t in THEFTS if t[3] == "in-distribution"}
+    p_nat = np.array([r["p"] for r in rows if r["kind"] in natural])
+    labels_nat = np.r_[np.ones(p_nat.size), np.zeros(p_neg.size)]
+    auc_natural = float(roc_auc_score(labels_nat, -np.log(np.r_[p_nat, p_neg] + 1e-300)))
+    return {
+        "rows": rows,
+        "negatives": negatives,
+        "auc": auc,
+        "auc_natural": auc_natural,
+        "tpr_natural": float(np.mean(p_nat < threshold)),
+        "tpr_at_zero_fpr": float(np.mean(p_pos < threshold)),
+        "false_accusation": float(np.mean(p_neg < ALPHA)),
+        "watermarks": evidence.queries if isinstance(method, DawnVerification) else None,
+    }
 
 
 def dawn_gateway(victim: Any, classes: tuple[str, ...], store: Path, share: float) -> tuple[Any, Path]:
@@ -313,6 +349,40 @@ def plot(results: dict[str, dict[str, Any]], stem: str) -> None:
     print(f"wrote {OUT / stem}.png and .svg", file=sys.stderr)
 
 
+def print_study(owner: str, study: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Per SAC-m variant and query count: AUC and TPR on natural-pool copies over the draws."""
+    cells = []
+    for queries in args.study_queries:
+        for method in STUDIED:
+            rs = [r for r in study if r["method"] == method and r["queries"] == queries]
+            auc = np.array([r["auc_natural"] for r in rs])
+            tpr = np.array([r["tpr_natural"] for r in rs])
+            met = int(np.sum((auc >= TARGET_AUC) & (tpr >= TARGET_TPR)))
+            cells.append(
+                [
+                    method,
+                    str(queries),
+                    f"{auc.mean():.3f} ({auc.min():.3f}–{auc.max():.3f})",
+                    f"{tpr.mean():.0%} ({tpr.min():.0%}–{tpr.max():.0%})",
+                    f"{met} of {len(rs)}",
+                    f"{max(r['false_accusation'] for r in rs):.0%}",
+                ]
+            )
+    print_table(
+        f"{owner}: SAC-m on natural-pool copies over {args.study_seeds} draws of its queries (zoo of {args.zoo})",
+        [
+            "method",
+            "queries",
+            "AUC, mean (range)",
+            "TPR below every independent, mean (range)",
+            f"draws at AUC ≥ {TARGET_AUC} and TPR ≥ {TARGET_TPR:.0%}",
+            "independents accused at 0.01, worst draw",
+        ],
+        cells,
+        markdown=args.markdown,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="digits only")
@@ -322,6 +392,13 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=100, help="queries per method (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="the owner's seed for its queries")
     parser.add_argument("--only", help="one owner: digits or mnist5k")
+    parser.add_argument(
+        "--study-queries",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[],
+        help="SAC-m study: query counts, e.g. 100,300,1000; each judged over --study-seeds draws",
+    )
+    parser.add_argument("--study-seeds", type=int, default=5, help="draws of the owner's queries per count")
     parser.add_argument("--share", type=float, default=0.005, help="DAWN's watermarked share (default 0.005)")
     parser.add_argument("--mix", help="CutMix's share from the second image, LO,HI (default 0.3,0.7)")
     parser.add_argument(
@@ -405,6 +482,8 @@ def main() -> int:
             summary,
             markdown=args.markdown,
         )
+        if res["study"]:
+            print_study(owner, res["study"], args)
     # a partial run writes its own plot, so README's figure stays the full run's
     partial = (
         args.quick or args.only or args.mix or args.zoo != 20 or args.seeds != 2 or args.watermark != "ewe"
