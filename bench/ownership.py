@@ -24,8 +24,8 @@ suspect's p-value by kind.
 ``--study-queries 100,300,1000`` adds a study of SAC-m (labels, probabilities, tempered):
 at each query count, over ``--study-seeds`` draws of the owner's CutMix queries (seeds
 ``--seed`` on), the AUC and the TPR below every independent on natural-pool copies, and how
-many draws meet the issue's target (AUC ≥ 0.99, TPR ≥ 95%). One draw is one seed's luck;
-the study shows the spread.
+many draws meet the issue's target (AUC ≥ 0.99, TPR ≥ 95%), with a plot
+(``bench/out/ownership-study.png``). One draw is one seed's luck; the study shows the spread.
 """
 
 from __future__ import annotations
@@ -383,6 +383,51 @@ def print_study(owner: str, study: list[dict[str, Any]], args: argparse.Namespac
     )
 
 
+def plot_study(results: dict[str, dict[str, Any]], queries: list[int]) -> None:
+    """SAC-m's AUC and TPR on natural-pool copies against the query count: the mean over the
+    draws, the band from the worst draw to the best, the issue's target dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(exist_ok=True)
+    fig, axes = plt.subplots(len(results), 2, figsize=(10, 3.6 * len(results)), squeeze=False)
+    for r, (owner, res) in enumerate(results.items()):
+        for c, (key, target, label) in enumerate(
+            (("auc_natural", TARGET_AUC, "AUC"), ("tpr_natural", TARGET_TPR, "TPR below every independent"))
+        ):
+            ax = axes[r][c]
+            for k, method in enumerate(STUDIED):
+                by_count = [
+                    [row[key] for row in res["study"] if row["method"] == method and row["queries"] == q]
+                    for q in queries
+                ]
+                mean = [float(np.mean(v)) for v in by_count]
+                ax.plot(queries, mean, marker="o", color=f"C{k}", label=method)
+                ax.fill_between(
+                    queries, [min(v) for v in by_count], [max(v) for v in by_count], color=f"C{k}", alpha=0.15
+                )
+            ax.axhline(target, color="k", linestyle="--", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_xticks(queries)
+            ax.set_xticklabels([str(q) for q in queries])
+            ax.set_xlabel("CutMix queries")
+            ax.set_ylabel(label)
+            ax.set_title(f"{owner}: {label}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if r == 0 and c == 0:
+                ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(
+        "SAC-m on natural-pool copies over draws of its queries:\n"
+        "mean (line), worst to best draw (band), the issue's target (dashed)"
+    )
+    fig.tight_layout()
+    for suffix in ("png", "svg"):
+        fig.savefig(OUT / f"ownership-study.{suffix}", dpi=110)
+    print(f"wrote {OUT / 'ownership-study'}.png and .svg", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="digits only")
@@ -489,6 +534,8 @@ def main() -> int:
         args.quick or args.only or args.mix or args.zoo != 20 or args.seeds != 2 or args.watermark != "ewe"
     )
     plot(results, "ownership-quick" if partial else "ownership")
+    if args.study_queries:
+        plot_study(results, args.study_queries)
     print(f"total {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
