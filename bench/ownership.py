@@ -21,7 +21,8 @@ share convicted at p < 0.01, queries and seconds; per method, the AUC and the TP
 lowest FPR the zoo resolves. A plot (``bench/out/ownership.png`` and ``.svg``) shows each
 suspect's p-value by kind.
 
-``--study-queries 100,300,1000`` adds a study of SAC-m (labels, probabilities, tempered):
+``--study-queries 100,300,1000`` adds a study of SAC-m (labels, probabilities, tempered,
+relative with labels and with probabilities):
 at each query count, over ``--study-seeds`` draws of the owner's CutMix queries (seeds
 ``--seed`` on), the AUC and the TPR below every independent on natural-pool copies, and how
 many draws meet the issue's target (AUC ≥ 0.99, TPR ≥ 95%), with a plot
@@ -59,6 +60,8 @@ METHODS = (
     "sac-m-labels",
     "sac-m",
     "sac-m-tempered",
+    "sac-m-relative-labels",
+    "sac-m-relative",
     "sac-w-labels",
     "sac-w",
     "sac-w-tempered",
@@ -67,7 +70,7 @@ METHODS = (
     "watermark",
 )
 #: the SAC-m variants ``--study-queries`` judges over several draws of the owner's queries
-STUDIED = ("sac-m-labels", "sac-m", "sac-m-tempered")
+STUDIED = ("sac-m-labels", "sac-m", "sac-m-tempered", "sac-m-relative-labels", "sac-m-relative")
 #: the issue's target for SAC-m on natural-pool copies: AUC and TPR below every independent
 TARGET_AUC, TARGET_TPR = 0.99, 0.95
 ALPHA = 0.01

@@ -180,7 +180,9 @@ def test_every_method_convicts_a_perfect_copy_and_counts_its_queries(
         expected = 0
     assert verdict.queries == expected == suspect.queries
     assert verdict.stolen and verdict.p_value < (1e-3 if inference else 1e-4)  # a t tail of 8 independents
-    if method.tail == "low" or name == "dawn":
+    if "relative" in name:  # 0 to the owner, minus its mean distance to the independents
+        assert verdict.statistic < float(np.min(null.statistics)) and verdict.statistic < 0.0
+    elif method.tail == "low" or name == "dawn":
         assert verdict.statistic == pytest.approx(0.0 if method.tail == "low" else 1.0)
     elif inference:  # the owner's scores on its own rows stand far above those on public rows
         assert verdict.statistic > 3.0 and verdict.details["welch_p"] < 0.01 and verdict.details["m"] == 30
@@ -555,6 +557,36 @@ def test_the_tempered_score_judges_the_shape_of_correlations_not_the_confidence(
         make_method("sac-m-labels", temperature="fitted")
     with pytest.raises(InvalidInput, match="temperature must be 'as-given' or 'fitted'"):
         make_method("sac-m", temperature="hot")
+
+
+def test_the_relative_score_subtracts_the_mean_distance_to_the_other_independents(owner_dir: Path) -> None:
+    """sac-m-relative: the distance to the owner minus the mean distance to the independents,
+    from the answers the null gathered (no query more); each independent's own statistic
+    leaves itself out. Scoring before the null is built is refused, as is SAC-w relative."""
+    from modelsteal.ownership.fingerprints import correlation, correlation_distance
+
+    owner = _owner(owner_dir)
+    zoo = load_zoo(owner_dir / "zoo")
+    plain, relative = make_method("sac-m", n_samples=50), make_method("sac-m-relative", n_samples=50)
+    assert relative.name == "sac-m-relative"
+    assert make_method("sac-m-relative-labels").name == "sac-m-relative-labels"
+    evidence = relative.prepare(owner, random_state=1)
+    outputs = [model.predict_proba(evidence.X) for _, model in zoo]
+    with pytest.raises(InvalidInput, match="build the null"):
+        relative.statistic(evidence, Oracle(LocalTransport(zoo[0][1])))
+    null = null_distribution(relative, evidence, zoo)
+    reference = evidence.data["reference"]
+    matrices = [correlation(o) for o in outputs]
+    for i, o in enumerate(outputs):
+        others = [correlation_distance(o, m) for j, m in enumerate(matrices) if j != i]
+        expected = correlation_distance(o, reference) - float(np.mean(others))
+        assert null.statistics[i] == pytest.approx(expected)
+    plain_null = null_distribution(plain, plain.prepare(owner, random_state=1), zoo)
+    assert np.all(null.statistics < plain_null.statistics)  # the same queries, a mean subtracted
+    with pytest.raises(InvalidInput, match="sac-w has no relative variant"):
+        make_method("sac-w", relative=True)
+    with pytest.raises(InvalidInput, match="relative must be True or False"):
+        make_method("sac-m", relative="yes")
 
 
 def test_a_method_refuses_answers_it_cannot_read() -> None:

@@ -67,6 +67,8 @@ CELL_OWNERSHIP_METHODS = (
     "sac-m",
     "sac-m-labels",
     "sac-m-tempered",
+    "sac-m-relative",
+    "sac-m-relative-labels",
     "sac-w",
     "sac-w-labels",
     "sac-w-tempered",

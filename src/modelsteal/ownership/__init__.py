@@ -18,6 +18,8 @@ METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
     "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
     "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
     "sac-m-tempered": (SampleCorrelation, {"answers": "probabilities", "temperature": "fitted"}),
+    "sac-m-relative": (SampleCorrelation, {"answers": "probabilities", "relative": True}),
+    "sac-m-relative-labels": (SampleCorrelation, {"answers": "labels", "relative": True}),
     "sac-w": (MistakeCorrelation, {"answers": "probabilities"}),
     "sac-w-labels": (MistakeCorrelation, {"answers": "labels"}),
     "sac-w-tempered": (MistakeCorrelation, {"answers": "probabilities", "temperature": "fitted"}),

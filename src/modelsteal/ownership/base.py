@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -122,6 +123,12 @@ class OwnershipMethod(ABC):
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({inner})"
+
+    def calibrate(self, evidence: Evidence, independents: Sequence[Answers]) -> None:
+        """Called by ``null_distribution`` with every independent's answers before any is
+        scored: a statistic relative to the independents (``sac-m-relative``) keeps what it
+        needs in ``evidence.data``. By default nothing."""
+        return None
 
     def share_of(self, evidence: Evidence) -> int | None:
         """When the statistic is a share of answers (a match rate), of how many: its null is

@@ -34,10 +34,19 @@ rescales the suspect's log-probabilities by each temperature of a fixed grid
 the same minimum in the null, so the p-value stays calibrated; what is left is the shape
 of the correlations, not the confidence. In ``bench/ownership.py`` (zoo of 100) it lifted
 SAC-m's AUC on natural-pool copies on both owners (README has the figures).
+
+**Relative variants** (``sac-m-relative``, ``sac-m-relative-labels``; ours): the distance to
+the owner minus the suspect's mean distance to the independents of the zoo, on the same
+queries. Correlations read the architecture first: a CNN trained on the same distribution
+is close to a CNN owner, and just as close to the other CNNs of the zoo. A copy is close
+to the owner in particular. The independents' answers are the ones the null already
+gathers (``OwnershipMethod.calibrate``), so this costs no query; an independent scored for
+the null is not compared with itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -132,12 +141,18 @@ class SampleCorrelation(OwnershipMethod):
     temperature:
         ``as-given`` (the paper) or ``fitted``: the suspect's probabilities are judged at the
         temperature that brings them closest to the owner's (module doc); probabilities only.
+    relative:
+        ``False`` (the paper) or ``True``: the distance to the owner minus the mean distance
+        to the independents (module doc); the null must be built (``null_distribution``)
+        before a suspect is scored.
     """
 
     tail: ClassVar[Literal["low"]] = "low"
     #: registry names with probabilities and with labels
     names: ClassVar[tuple[str, str]] = ("sac-m", "sac-m-labels")
     min_samples: ClassVar[int] = 2
+    #: whether ``relative=True`` is offered (module doc)
+    relative_variant: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -145,6 +160,7 @@ class SampleCorrelation(OwnershipMethod):
         n_samples: int = 100,
         answers: Literal["probabilities", "labels"] = "labels",
         temperature: Literal["as-given", "fitted"] = "as-given",
+        relative: bool = False,
     ) -> None:
         whole_number("n_samples", n_samples, self.min_samples)
         answers_kind(answers)
@@ -155,15 +171,35 @@ class SampleCorrelation(OwnershipMethod):
                 "a fitted temperature rescales probabilities, and labels have none: use "
                 "temperature='as-given' with labels, or answers='probabilities'"
             )
+        if not isinstance(relative, bool):
+            raise InvalidInput(f"relative must be True or False, not {relative!r}")
+        if relative and not self.relative_variant:
+            raise InvalidInput(f"{self.names[0]} has no relative variant: use sac-m-relative")
         self.n_samples = n_samples
         self.answers = answers
         self.temperature = temperature
+        self.relative = relative
 
     @property
     def name(self) -> str:  # type: ignore[override]
         if self.answers == "labels":
-            return self.names[1]
-        return self.names[0] + ("-tempered" if self.temperature == "fitted" else "")
+            return self.names[1].replace("-labels", "-relative-labels") if self.relative else self.names[1]
+        parts = [
+            self.names[0],
+            "relative" if self.relative else "",
+            "tempered" if self.temperature == "fitted" else "",
+        ]
+        return "-".join(p for p in parts if p)
+
+    def calibrate(self, evidence: Evidence, independents: Sequence[Answers]) -> None:
+        if self.relative:
+            n_classes = int(evidence.data["n_classes"])
+            evidence.data["independents"] = [correlation(self._outputs(a, n_classes)) for a in independents]
+
+    def _compare(self, outputs: FloatArray, reference: FloatArray) -> float:
+        if self.answers == "labels":
+            return correlation_distance(outputs, reference)
+        return self._distance(outputs, reference)
 
     def _distance(self, probabilities: FloatArray, reference: FloatArray) -> float:
         if self.temperature == "fitted":
@@ -190,9 +226,17 @@ class SampleCorrelation(OwnershipMethod):
 
     def score(self, evidence: Evidence, answers: Answers) -> float:
         outputs = self._outputs(answers, int(evidence.data["n_classes"]))
-        if self.answers == "labels":
-            return correlation_distance(outputs, evidence.data["reference"])
-        return self._distance(outputs, evidence.data["reference"])
+        to_owner = self._compare(outputs, evidence.data["reference"])
+        if not self.relative:
+            return to_owner
+        if "independents" not in evidence.data:
+            raise InvalidInput(
+                f"{self.name} compares the suspect with the independents too: build the null "
+                "(null_distribution) from this evidence before scoring a suspect"
+            )
+        distances = [self._compare(outputs, r) for r in evidence.data["independents"]]
+        others = [d for d in distances if d > 0.0]  # an independent scored for the null: not itself
+        return to_owner - float(np.mean(others)) if others else to_owner
 
 
 #: SAC-w needs at least this many of the owner's mistakes to correlate
@@ -241,6 +285,8 @@ class MistakeCorrelation(SampleCorrelation):
 
     names: ClassVar[tuple[str, str]] = ("sac-w", "sac-w-labels")
     min_samples: ClassVar[int] = MIN_MISTAKES
+    #: the relative score is SAC-m's (``sac-m-relative``)
+    relative_variant: ClassVar[bool] = False
 
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
         X = owner_mistakes(owner, self.n_samples, check_random_state(random_state))

@@ -126,11 +126,10 @@ def null_distribution(
     method: OwnershipMethod, evidence: Evidence, independents: Sequence[tuple[str, Any]]
 ) -> NullDistribution:
     """``method``'s statistic on each independent model, answered as a label or probability API."""
-    stats, labels = [], []
-    for _, victim in independents:
-        answers = method.ask(evidence, Oracle(LocalTransport(victim)))
-        stats.append(float(method.score(evidence, answers)))
-        labels.append(answers.labels)
+    answered = [method.ask(evidence, Oracle(LocalTransport(victim))) for _, victim in independents]
+    method.calibrate(evidence, answered)
+    stats = [float(method.score(evidence, answers)) for answers in answered]
+    labels = [answers.labels for answers in answered]
     names = tuple(name for name, _ in independents)
     return NullDistribution(
         np.asarray(stats), names, method.tail, tuple(labels), logit_trials=method.share_of(evidence)
