@@ -32,8 +32,9 @@ owner's soft ones even where it ranks the classes as the owner does. The tempere
 rescales the suspect's log-probabilities by each temperature of a fixed grid
 (``TEMPERATURES``) and keeps the smallest distance to the owner's matrix. Independents get
 the same minimum in the null, so the p-value stays calibrated; what is left is the shape
-of the correlations, not the confidence. In ``bench/ownership.py`` (zoo of 100) it lifted
-SAC-m's AUC on natural-pool copies on both owners (README has the figures).
+of the correlations, not the confidence. Over five draws of the queries in
+``bench/ownership.py`` (zoo of 100) it lifted SAC-m's AUC on digits and not on mnist5k
+(README has the figures).
 
 **Relative variants** (``sac-m-relative``, ``sac-m-relative-labels``; ours): the distance to
 the owner minus the suspect's mean distance to the independents of the zoo, on the same
