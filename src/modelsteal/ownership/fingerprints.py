@@ -149,8 +149,8 @@ class SampleCorrelation(OwnershipMethod):
     """
 
     tail: ClassVar[Literal["low"]] = "low"
-    #: registry names with probabilities and with labels
-    names: ClassVar[tuple[str, str]] = ("sac-m", "sac-m-labels")
+    #: the registry name's stem; variants add -relative, -tempered, -labels
+    stem: ClassVar[str] = "sac-m"
     min_samples: ClassVar[int] = 2
     #: whether ``relative=True`` is offered (module doc)
     relative_variant: ClassVar[bool] = True
@@ -175,7 +175,7 @@ class SampleCorrelation(OwnershipMethod):
         if not isinstance(relative, bool):
             raise InvalidInput(f"relative must be True or False, not {relative!r}")
         if relative and not self.relative_variant:
-            raise InvalidInput(f"{self.names[0]} has no relative variant: use sac-m-relative")
+            raise InvalidInput(f"{self.stem} has no relative variant: use sac-m-relative")
         self.n_samples = n_samples
         self.answers = answers
         self.temperature = temperature
@@ -183,12 +183,11 @@ class SampleCorrelation(OwnershipMethod):
 
     @property
     def name(self) -> str:  # type: ignore[override]
-        if self.answers == "labels":
-            return self.names[1].replace("-labels", "-relative-labels") if self.relative else self.names[1]
         parts = [
-            self.names[0],
+            self.stem,
             "relative" if self.relative else "",
             "tempered" if self.temperature == "fitted" else "",
+            "labels" if self.answers == "labels" else "",
         ]
         return "-".join(p for p in parts if p)
 
@@ -197,15 +196,11 @@ class SampleCorrelation(OwnershipMethod):
             n_classes = int(evidence.data["n_classes"])
             evidence.data["independents"] = [correlation(self._outputs(a, n_classes)) for a in independents]
 
-    def _compare(self, outputs: FloatArray, reference: FloatArray) -> float:
-        if self.answers == "labels":
-            return correlation_distance(outputs, reference)
-        return self._distance(outputs, reference)
-
-    def _distance(self, probabilities: FloatArray, reference: FloatArray) -> float:
+    def _distance(self, outputs: FloatArray, reference: FloatArray) -> float:
+        """Correlation distance, at the fitted temperature when asked (probabilities only)."""
         if self.temperature == "fitted":
-            return tempered_distance(probabilities, reference)[0]
-        return correlation_distance(probabilities, reference)
+            return tempered_distance(outputs, reference)[0]
+        return correlation_distance(outputs, reference)
 
     @property
     def needs(self) -> Literal["labels", "probabilities"]:  # type: ignore[override]
@@ -227,7 +222,7 @@ class SampleCorrelation(OwnershipMethod):
 
     def score(self, evidence: Evidence, answers: Answers) -> float:
         outputs = self._outputs(answers, int(evidence.data["n_classes"]))
-        to_owner = self._compare(outputs, evidence.data["reference"])
+        to_owner = self._distance(outputs, evidence.data["reference"])
         if not self.relative:
             return to_owner
         if "independents" not in evidence.data:
@@ -235,7 +230,7 @@ class SampleCorrelation(OwnershipMethod):
                 f"{self.name} compares the suspect with the independents too: build the null "
                 "(null_distribution) from this evidence before scoring a suspect"
             )
-        distances = [self._compare(outputs, r) for r in evidence.data["independents"]]
+        distances = [self._distance(outputs, r) for r in evidence.data["independents"]]
         others = [d for d in distances if d > 0.0]  # an independent scored for the null: not itself
         return to_owner - float(np.mean(others)) if others else to_owner
 
@@ -284,7 +279,7 @@ class MistakeCorrelation(SampleCorrelation):
         ``as-given`` or ``fitted``, as for SAC-m (probabilities only).
     """
 
-    names: ClassVar[tuple[str, str]] = ("sac-w", "sac-w-labels")
+    stem: ClassVar[str] = "sac-w"
     min_samples: ClassVar[int] = MIN_MISTAKES
     #: the relative score is SAC-m's (``sac-m-relative``)
     relative_variant: ClassVar[bool] = False
