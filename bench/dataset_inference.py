@@ -1,6 +1,6 @@
 """Dataset inference (Maini et al. 2021): its p-value against m, the private rows revealed.
 
-Run: ``.venv/bin/python bench/dataset_inference.py [--markdown] [--quick] [--methods A,B]``
+Run: ``.venv/bin/python bench/dataset_inference.py [--markdown] [--quick] [--methods A,B] [--effect-size]``
 (``--quick``: MNIST-1D only, m up to 50; ``--methods``: a subset of ``dataset-inference``,
 ``dataset-inference-proba`` and ``dataset-inference-mingd``, the white-box MinGD, whose
 finite differences on the zoo's SVMs make it by far the slowest: 27 minutes for ``--quick`` beside another job).
@@ -12,6 +12,12 @@ Owners, each trained on half of a data set's training rows and keeping them
   about 50% on others): the generalisation gap dataset inference reads;
 * **digits**: the CNN of ``bench/ownership.py`` (15 epochs), 100% on its rows and 95% on
   others: little gap to read.
+
+``--effect-size`` asks instead how much of the owner's gap each suspect carries: Cohen's d
+of its scores on every private row the owner can reveal against as many public rows, raw
+and calibrated on the zoo (each row's score minus the independents' mean there), and the
+share of 200 draws of m revealed rows (m up to 200) that convict each suspect at 0.01,
+plotted to ``bench/out/dataset_inference-power.png``. One run's verdict is one such draw.
 
 Suspects: the owner itself; its weights fine-tuned on the pool or half pruned; Knockoff
 copies made with labels or probabilities at 1,000 queries and the whole pool (two seeds);
@@ -45,6 +51,8 @@ from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
 from modelsteal.oracle import LocalTransport, Oracle, OutputMode
 from modelsteal.ownership import build_zoo, load_zoo, make_method, null_distribution, owner_of
+from modelsteal.ownership.dataset_inference import FIT_ROWS, welch_t
+from modelsteal.ownership.null import NullDistribution
 from modelsteal.victims import TrainOptions, load_model_dir, save_model_dir, train_victim
 from modelsteal.victims.base import SklearnVictim
 
@@ -92,6 +100,85 @@ def suspects(name: str, md: Any, owned: Any, pool: Any, seeds: int) -> list[tupl
     return out
 
 
+def cohen_d(private: np.ndarray, public: np.ndarray) -> float:
+    """(mean private − mean public) / the pooled standard deviation: the gap per revealed row."""
+    pooled = np.sqrt((private.var(ddof=1) + public.var(ddof=1)) / 2)
+    return float((private.mean() - public.mean()) / pooled) if pooled > 0 else 0.0
+
+
+def effect_sizes(
+    method_name: str,
+    owner: Any,
+    found: list[tuple[str, Any]],
+    zoo: list[tuple[str, Any]],
+    ms: list[int],
+    seed: int,
+) -> list[dict[str, Any]]:
+    """How much of the owner's gap each suspect carries, and how often m rows convict it.
+
+    Each suspect's scores on every private row the owner can reveal beside its regressor's
+    (and as many public rows), as Cohen's d: raw, and calibrated (each row's score minus
+    the independents' mean score on that row, an independent leaving itself out: what a
+    score relative to the zoo could read). Then, for each m in ``ms``, ``DRAWS`` draws of m
+    private and m public rows among them: the method's verdict on each draw (Welch's t
+    against the independents' t on the same rows, each independent judged by the others)
+    and the share of draws convicted at ALPHA. One draw is what a single verdict sees; the
+    share is its chance over draws of the rows revealed."""
+    if owner.y_private is None or owner.y_public is None:
+        raise SystemExit("the owner keeps no private or public labels")
+    big = min(owner.y_private.size, owner.y_public.size) - FIT_ROWS
+    method = make_method(method_name, n_samples=big)
+    evidence = method.prepare(owner, random_state=seed)
+
+    def scored(model: Any) -> np.ndarray:
+        private, public = method.scores(evidence, method.ask(evidence, Oracle(LocalTransport(model))))
+        return np.concatenate([private, public])
+
+    zoo_rows = np.array([scored(model) for _, model in zoo])
+    everyone = [(kind, scored(model), None) for kind, model in found] + [
+        ("independent (left out)", zoo_rows[i], i) for i in range(len(zoo))
+    ]
+    rng = np.random.default_rng(seed)
+    draws = [
+        {m: (rng.choice(big, m, replace=False), big + rng.choice(big, m, replace=False)) for m in ms}
+        for _ in range(DRAWS)
+    ]
+    # the independents' t on each draw: the null of that draw
+    null_t = {
+        m: np.array([[welch_t(z[priv], z[pub]) for z in zoo_rows] for priv, pub in (d[m] for d in draws)])
+        for m in ms
+    }
+    rows = []
+    for kind, score, index in everyone:
+        others = np.arange(len(zoo)) != (-1 if index is None else index)
+        mean = zoo_rows[others].mean(axis=0)
+        convicted = {}
+        for m in ms:
+            hits = 0
+            for k, d in enumerate(draws):
+                priv, pub = d[m]
+                null = NullDistribution(
+                    null_t[m][k][others], tuple(str(j) for j in np.flatnonzero(others)), "high"
+                )
+                hits += null.p_value(welch_t(score[priv], score[pub])) < ALPHA
+            convicted[m] = hits / DRAWS
+        rows.append(
+            {
+                "method": method_name,
+                "kind": kind,
+                "m": big,
+                "d": cohen_d(score[:big], score[big:]),
+                "d_calibrated": cohen_d(score[:big] - mean[:big], score[big:] - mean[big:]),
+                "convicted": convicted,
+            }
+        )
+    return rows
+
+
+#: draws of the revealed rows per m in ``--effect-size``
+DRAWS = 200
+
+
 def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     data = load_dataset(name)
     owned, pool = split_for_theft(data, random_state=0)
@@ -112,6 +199,13 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     found = suspects(name, md, owned, pool, args.seeds)
     print(f"{name}: {len(found)} suspects made", file=sys.stderr)
     owner = owner_of(md)
+    if args.effect_size:
+        effects = [
+            row
+            for method in args.methods
+            for row in effect_sizes(method, owner, found, zoo, args.m, args.seed)
+        ]
+        return {"accuracy": accuracy, "rows": [], "effects": effects, "family": family}
     rows: list[dict[str, Any]] = []
     for method_name in args.methods:
         for m in args.m:
@@ -149,6 +243,47 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
                 )
         print(f"{name}: {method_name} done", file=sys.stderr)
     return {"accuracy": accuracy, "rows": rows, "family": family}
+
+
+def plot_power(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str]) -> None:
+    """The share of draws of m rows convicting each kind of suspect, against m."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(exist_ok=True)
+    fig, axes = plt.subplots(
+        len(results), len(methods), figsize=(6.5 * len(methods), 4.6 * len(results)), squeeze=False
+    )
+    colours = plt.get_cmap("tab10")
+    for r, (owner, res) in enumerate(results.items()):
+        acc = res["accuracy"]
+        for c, method in enumerate(methods):
+            ax = axes[r][c]
+            rows = [x for x in res["effects"] if x["method"] == method]
+            for k, kind in enumerate(KINDS):
+                rs = [x for x in rows if x["kind"] == kind]
+                share = [100 * float(np.mean([x["convicted"][m] for x in rs])) for m in ms]
+                style = "--" if kind.startswith("independent") else "-"
+                ax.plot(ms, share, style, marker="o", ms=3, color=colours(k), label=kind)
+            ax.axhline(100 * ALPHA, color="black", lw=0.8, ls=":")
+            ax.set_xscale("log")
+            ax.set_xticks(ms, [str(m) for m in ms])
+            ax.set_xticks([], minor=True)
+            ax.set_ylim(-2, 102)
+            ax.set_xlabel("m, private rows revealed (and as many public)")
+            ax.set_ylabel(f"% of {DRAWS} draws convicted at {ALPHA}")
+            ax.set_title(
+                f"{owner} {res['family']} ({100 * acc['private']:.0f}% on its rows, "
+                f"{100 * acc['public']:.0f}% on others): {method}",
+                fontsize=9,
+            )
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    for suffix in ("png", "svg"):
+        fig.savefig(OUT / f"dataset_inference-power.{suffix}", dpi=110)
+    print(f"wrote {OUT / 'dataset_inference-power'}.png and .svg", file=sys.stderr)
 
 
 def plot(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str], stem: str) -> None:
@@ -197,6 +332,38 @@ def plot(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str], 
     print(f"wrote {OUT / stem}.png and .svg", file=sys.stderr)
 
 
+def print_effects(owner: str, effects: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Per method and kind of suspect: the median d, raw and calibrated, and the share of draws
+    of m rows that convict it (the mean over suspects of that kind)."""
+    for method in args.methods:
+        cells = []
+        rows = [x for x in effects if x["method"] == method]
+        for kind in KINDS:
+            rs = [x for x in rows if x["kind"] == kind]
+            raw = [x["d"] for x in rs]
+            cal = [x["d_calibrated"] for x in rs]
+            cells.append(
+                [
+                    kind,
+                    f"{np.median(raw):+.2f} ({min(raw):+.2f} to {max(raw):+.2f})",
+                    f"{np.median(cal):+.2f} ({min(cal):+.2f} to {max(cal):+.2f})",
+                    *[f"{100 * np.mean([x['convicted'][m] for x in rs]):.0f}%" for m in args.m],
+                ]
+            )
+        print_table(
+            f"{owner}: {method}, the gap each suspect carries over {rows[0]['m']} private and as many "
+            f"public rows, and the share of {DRAWS} draws of m rows convicted at {ALPHA}",
+            [
+                "suspect",
+                "Cohen's d (range)",
+                "d calibrated on the zoo (range)",
+                *[f"convicted, m={m}" for m in args.m],
+            ],
+            cells,
+            markdown=args.markdown,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="mnist1d only, m up to 50")
@@ -206,6 +373,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="the owner's seed for the rows it reveals")
     parser.add_argument(
         "--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)} (default all)"
+    )
+    parser.add_argument(
+        "--effect-size",
+        action="store_true",
+        help="instead of p against m: how much of the owner's gap each suspect carries (Cohen's d on "
+        "every row the owner can reveal) and the m that implies",
     )
     args = parser.parse_args()
     args.methods = [m for m in args.methods.split(",") if m]
@@ -225,6 +398,9 @@ def main() -> int:
             f"{owner} {res['family']}: {100 * acc['private']:.1f}% on its own (private) rows, "
             f"{100 * acc['public']:.1f}% on public rows"
         )
+        if args.effect_size:
+            print_effects(owner, res["effects"], args)
+            continue
         for method in args.methods:
             cells = []
             for kind in KINDS:
@@ -260,6 +436,10 @@ def main() -> int:
                 welch,
                 markdown=args.markdown,
             )
+    if args.effect_size:
+        plot_power(results, args.m, args.methods)
+        print(f"total {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        return 0
     plot(
         results,
         args.m,
