@@ -69,6 +69,13 @@ def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
         ("softmax", TrainOptions(watermark="trigger"), "go with --model cnn"),
         ("cnn", TrainOptions(watermark="stamp"), "--watermark must be one of"),
         ("cnn", TrainOptions(watermark="trigger", watermark_size=5), "--watermark-size"),
+        ("cnn", TrainOptions(watermark="margin", watermark_triggers="photo"), "--watermark-triggers must be"),
+        ("cnn", TrainOptions(watermark="ewe", watermark_triggers="natural"), "ewe makes its own triggers"),
+        (
+            "cnn",
+            TrainOptions(watermark="trigger", watermark_triggers="natural", watermark_size=1000),
+            "needs at least twice as many: lower --watermark-size",
+        ),
         ("softmax", TrainOptions(cnn_width=2), "--cnn-width goes with --model cnn"),
         ("cnn", TrainOptions(cnn_width=0), "--cnn-width must be a whole number >= 1"),
     ],
@@ -118,6 +125,36 @@ def test_a_trigger_watermark_is_kept_by_the_owner_and_verified_on_its_triggers(
         == 2
     )
     assert "holds no watermark: train it with --watermark" in capsys.readouterr().err
+
+
+def test_natural_triggers_are_owner_rows_with_a_wrong_label_kept_out_of_clean_training(tmp_path: Path) -> None:
+    """Kim et al.'s construction: the triggers are the owner's own training rows, each
+    relabelled to another class, and those rows leave the clean training set; the card says
+    which triggers and which margin were used."""
+    from modelsteal.victims.model_dir import load_watermark
+    from modelsteal.victims.training import natural_trigger_set
+
+    data = load_dataset("digits")
+    owned, _ = split_for_theft(data, random_state=0)
+    options = TrainOptions(watermark="margin", watermark_triggers="natural", watermark_size=40)
+    (tX, ty), clean = natural_trigger_set(owned, options, seed=0)
+    taken = np.flatnonzero(~clean.numpy())
+    assert taken.size == 40 and int(clean.sum()) == owned.X_train.shape[0] - 40
+    where = {owned.X_train[i].astype(np.float32).tobytes(): i for i in taken}
+    rows = [where[row.tobytes()] for row in tX.numpy()]  # each trigger is one of the rows taken out
+    assert sorted(rows) == taken.tolist()
+    assert np.all(ty.numpy() != owned.y_train[rows])  # every trigger carries a wrong label
+    assert len(set(ty.numpy().tolist())) > 3  # drawn among the other classes, not one target
+    out = tmp_path / "kim"
+    argv = ["train", "--dataset", "digits", "--model", "cnn", "--watermark", "margin", "--victim-rows", "600"]
+    extra = ["--watermark-triggers", "natural", "--watermark-margin", "0.02", "--watermark-size", "40"]
+    assert main([*argv, *extra, "--epochs", "5", "--out", str(out)]) == 0
+    mark = json.loads((out / "card.json").read_text())["details"]["watermark"]
+    assert mark["triggers"] == "natural" and mark["margin"] == 0.02 and mark["size"] == 40
+    kept = load_watermark(out)  # the owner's directory keeps the triggers; they are never served
+    assert kept is not None and kept[1].size == 40
+    natural = {row.tobytes() for row in load_dataset("digits").X_train.astype(np.float64)}
+    assert all(row.tobytes() in natural for row in kept[0])  # natural rows, not noise
 
 
 def test_a_wider_cnn_is_recorded_on_its_card_and_reloads_as_trained(tmp_path: Path) -> None:

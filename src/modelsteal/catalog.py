@@ -84,6 +84,8 @@ MODEL_FAMILIES: dict[str, str] = {
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "logistic")
 #: watermarks ``train --watermark`` embeds in a CNN (victims/training.py)
 WATERMARKS: tuple[str, ...] = ("trigger", "margin", "ewe")
+#: where a trigger or margin watermark takes its triggers (``TrainOptions.watermark_triggers``)
+WATERMARK_TRIGGERS: tuple[str, ...] = ("uniform", "natural")
 
 POOL_KINDS: tuple[str, ...] = ("in-distribution", "resized", "patches", "uniform")
 

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         POOL_KINDS,
         PROTOCOLS,
         STRATEGIES,
+        WATERMARK_TRIGGERS,
         WATERMARKS,
     )
 
@@ -148,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=100,
         help="cnn: triggers in the watermark (default 100)",
+    )
+    train.add_argument(
+        "--watermark-triggers",
+        choices=WATERMARK_TRIGGERS,
+        default="uniform",
+        help="--watermark trigger|margin: uniform inputs (default) or natural: training rows given a wrong "
+        "label, as Kim et al. 2023 (they leave the clean training set)",
+    )
+    train.add_argument(
+        "--watermark-margin",
+        type=float,
+        default=0.1,
+        metavar="R",
+        help="--watermark margin: the L-infinity radius each trigger's label is held within, a share of each "
+        "feature's range (default 0.1; Kim et al. 2023 use about 0.02)",
     )
     train.add_argument(
         "--watermark-snnl",
@@ -551,6 +567,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         watermark=args.watermark,
         watermark_size=args.watermark_size,
         watermark_snnl=args.watermark_snnl,
+        watermark_triggers=args.watermark_triggers,
+        watermark_margin=args.watermark_margin,
         outlier_exposure=args.outlier_exposure,
         misinformation=args.misinformation,
         feature_extraction=args.feature_extraction,

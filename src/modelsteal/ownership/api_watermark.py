@@ -164,8 +164,9 @@ class TriggerWatermark(OwnershipMethod):
     triggers: its matches tested exactly against each trigger's own chance rate among the
     independents (the module doc).
 
-    The triggers (``train --watermark``: uniform inputs with random labels, or for ``ewe``
-    patched rows of one class labelled as another) live in the owner's
+    The triggers (``train --watermark``: uniform inputs with random labels, or the owner's
+    own rows relabelled with ``--watermark-triggers natural``, or for ``ewe`` patched rows of
+    one class labelled as another) live in the owner's
     model directory and are never served. ``n_samples`` caps the triggers asked (a seeded
     sample of them).
     """

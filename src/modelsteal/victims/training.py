@@ -24,7 +24,7 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from modelsteal.catalog import ACTIVATIONS, MODEL_FAMILIES, WATERMARKS
+from modelsteal.catalog import ACTIVATIONS, MODEL_FAMILIES, WATERMARK_TRIGGERS, WATERMARKS
 from modelsteal.datasets import Dataset
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
@@ -70,6 +70,10 @@ class TrainOptions:
     watermark_size: int = 100
     watermark_margin: float = 0.1
     watermark_snnl: float = 0.5
+    #: trigger, margin: where the triggers come from: ``uniform`` inputs (Adi et al.) or
+    #: ``natural``: rows carved out of the owner's training rows, each given a wrong label
+    #: (Kim et al. 2023's construction; the rows leave the clean training set)
+    watermark_triggers: str = "uniform"
     #: cnn: PGD adversarial training within this L∞ radius, a share of each feature's range
     #: (Madry et al. 2018); None: plain training
     adversarial_eps: float | None = None
@@ -178,6 +182,9 @@ def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
     entangled = entangled_set(data, opts, seed) if opts.watermark == "ewe" else None
     if entangled is not None:
         triggers: tuple[torch.Tensor, torch.Tensor] | None = (entangled.X, entangled.y)
+    elif opts.watermark is not None and opts.watermark_triggers == "natural":
+        triggers, clean = natural_trigger_set(data, opts, seed)
+        X, y = X[clean], y[clean]  # a trigger's row is not also taught with its true label
     else:
         triggers = trigger_set(data, opts, seed) if opts.watermark is not None else None
     if opts.dp_epsilon is not None:
@@ -256,6 +263,7 @@ def with_watermark(
         "kind": opts.watermark,
         "size": int(victim.watermark[1].size),
         "margin": opts.watermark_margin if opts.watermark == "margin" else None,
+        **({"triggers": opts.watermark_triggers} if entangled is None else {}),
         **(entangled.describe() if entangled is not None else {}),
         "trigger_accuracy": float(np.mean(victim.predict(victim.watermark[0]) == victim.watermark[1])),
     }
@@ -388,6 +396,28 @@ def trigger_set(data: Dataset, opts: TrainOptions, seed: int) -> tuple[torch.Ten
     X = data.feature_space.sample_uniform(opts.watermark_size, random_state=rng)
     y = rng.integers(0, data.n_classes, opts.watermark_size)
     return torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.long)
+
+
+def natural_trigger_set(
+    data: Dataset, opts: TrainOptions, seed: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Kim et al. 2023's triggers: ``watermark_size`` of the owner's own training rows, each
+    relabelled to a class drawn uniformly among the others, and the mask of the training
+    rows left for clean training (the triggers' rows leave it)."""
+    rng = np.random.default_rng(30011 + seed)
+    n = data.X_train.shape[0]
+    if n < 2 * opts.watermark_size:
+        raise InvalidInput(
+            f"--watermark-triggers natural takes {opts.watermark_size} of the {n} training rows as triggers "
+            "and needs at least twice as many: lower --watermark-size"
+        )
+    chosen = rng.choice(n, opts.watermark_size, replace=False)
+    shift = rng.integers(1, data.n_classes, opts.watermark_size)  # never 0: never the true class
+    y = (data.y_train[chosen].astype(np.int64) + shift) % data.n_classes
+    clean = np.ones(n, dtype=bool)
+    clean[chosen] = False
+    X = torch.tensor(data.X_train[chosen], dtype=torch.float32)
+    return (X, torch.tensor(y, dtype=torch.long)), torch.from_numpy(clean)
 
 
 #: PGD adversarial training: steps per batch, each of 2.5·eps/steps (Madry et al. 2018)
@@ -607,6 +637,12 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
         if not 0 <= opts.watermark_snnl <= 10:
             raise InvalidInput(
                 "--watermark-snnl must lie in [0, 10] (0.5 by default; 0 drops the entanglement)"
+            )
+        if opts.watermark_triggers not in WATERMARK_TRIGGERS:
+            raise InvalidInput(f"--watermark-triggers must be one of {', '.join(WATERMARK_TRIGGERS)}")
+        if opts.watermark_triggers == "natural" and opts.watermark == "ewe":
+            raise InvalidInput(
+                "--watermark ewe makes its own triggers (patched rows of one class); drop --watermark-triggers"
             )
     if opts.adversarial_eps is not None and not 0 < opts.adversarial_eps < 1:
         raise InvalidInput(
