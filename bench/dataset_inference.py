@@ -245,48 +245,21 @@ def run_owner(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     return {"accuracy": accuracy, "rows": rows, "family": family}
 
 
-def plot_power(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str]) -> None:
-    """The share of draws of m rows convicting each kind of suspect, against m."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    OUT.mkdir(exist_ok=True)
-    fig, axes = plt.subplots(
-        len(results), len(methods), figsize=(6.5 * len(methods), 4.6 * len(results)), squeeze=False
-    )
-    colours = plt.get_cmap("tab10")
-    for r, (owner, res) in enumerate(results.items()):
-        acc = res["accuracy"]
-        for c, method in enumerate(methods):
-            ax = axes[r][c]
-            rows = [x for x in res["effects"] if x["method"] == method]
-            for k, kind in enumerate(KINDS):
-                rs = [x for x in rows if x["kind"] == kind]
-                share = [100 * float(np.mean([x["convicted"][m] for x in rs])) for m in ms]
-                style = "--" if kind.startswith("independent") else "-"
-                ax.plot(ms, share, style, marker="o", ms=3, color=colours(k), label=kind)
-            ax.axhline(100 * ALPHA, color="black", lw=0.8, ls=":")
-            ax.set_xscale("log")
-            ax.set_xticks(ms, [str(m) for m in ms])
-            ax.set_xticks([], minor=True)
-            ax.set_ylim(-2, 102)
-            ax.set_xlabel("m, private rows revealed (and as many public)")
-            ax.set_ylabel(f"% of {DRAWS} draws convicted at {ALPHA}")
-            ax.set_title(
-                f"{owner} {res['family']} ({100 * acc['private']:.0f}% on its rows, "
-                f"{100 * acc['public']:.0f}% on others): {method}",
-                fontsize=9,
-            )
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    for suffix in ("png", "svg"):
-        fig.savefig(OUT / f"dataset_inference-power.{suffix}", dpi=110)
-    print(f"wrote {OUT / 'dataset_inference-power'}.png and .svg", file=sys.stderr)
-
-
-def plot(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str], stem: str) -> None:
+def draw_panels(
+    results: dict[str, dict[str, Any]],
+    ms: list[int],
+    methods: list[str],
+    curve: Any,
+    *,
+    stem: str,
+    ylabel: str,
+    threshold: float,
+    log_y: bool,
+    ylim: tuple[float, float],
+    legend: tuple[int, str],
+) -> None:
+    """One panel per owner and method, one line per kind of suspect: ``curve(res, method,
+    kind)`` gives its value at each m; saved as ``OUT/stem`` .png and .svg."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -302,34 +275,72 @@ def plot(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str], 
         for c, method in enumerate(methods):
             ax = axes[r][c]
             for k, kind in enumerate(KINDS):
-                med = []
-                for m in ms:
-                    ps = [
-                        x["p"]
-                        for x in res["rows"]
-                        if x["method"] == method and x["m"] == m and x["kind"] == kind
-                    ]
-                    med.append(max(float(np.median(ps)), 1e-12) if ps else np.nan)
                 style = "--" if kind.startswith("independent") else "-"
-                ax.plot(ms, med, style, marker="o", ms=3, color=colours(k), label=kind)
-            ax.axhline(ALPHA, color="black", lw=0.8, ls=":")
+                ax.plot(ms, curve(res, method, kind), style, marker="o", ms=3, color=colours(k), label=kind)
+            ax.axhline(threshold, color="black", lw=0.8, ls=":")
             ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_ylim(1e-12, 1.5)
+            if log_y:
+                ax.set_yscale("log")
+            ax.set_ylim(*ylim)
             ax.set_xticks(ms, [str(m) for m in ms])
             ax.set_xticks([], minor=True)  # no "3 x 10^1" between the m values
             ax.set_xlabel("m, private rows revealed (and as many public)")
-            ax.set_ylabel("median p-value (vs independents)")
+            ax.set_ylabel(ylabel)
             ax.set_title(
                 f"{owner} {res['family']} ({100 * acc['private']:.0f}% on its rows, "
                 f"{100 * acc['public']:.0f}% on others): {method}",
                 fontsize=9,
             )
-    axes[0][-1].legend(fontsize=7, loc="lower left")
+    axes[0][legend[0]].legend(fontsize=7, loc=legend[1])
     fig.tight_layout()
     for suffix in ("png", "svg"):
         fig.savefig(OUT / f"{stem}.{suffix}", dpi=110)
     print(f"wrote {OUT / stem}.png and .svg", file=sys.stderr)
+
+
+def plot_power(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str]) -> None:
+    """The share of draws of m rows convicting each kind of suspect, against m."""
+
+    def share(res: dict[str, Any], method: str, kind: str) -> list[float]:
+        rs = [x for x in res["effects"] if x["method"] == method and x["kind"] == kind]
+        return [100 * float(np.mean([x["convicted"][m] for x in rs])) for m in ms]
+
+    draw_panels(
+        results,
+        ms,
+        methods,
+        share,
+        stem="dataset_inference-power",
+        ylabel=f"% of {DRAWS} draws convicted at {ALPHA}",
+        threshold=100 * ALPHA,
+        log_y=False,
+        ylim=(-2, 102),
+        legend=(0, "upper left"),
+    )
+
+
+def plot(results: dict[str, dict[str, Any]], ms: list[int], methods: list[str], stem: str) -> None:
+    """The median p-value of each kind of suspect against m."""
+
+    def median_p(res: dict[str, Any], method: str, kind: str) -> list[float]:
+        out = []
+        for m in ms:
+            ps = [x["p"] for x in res["rows"] if x["method"] == method and x["m"] == m and x["kind"] == kind]
+            out.append(max(float(np.median(ps)), 1e-12) if ps else np.nan)
+        return out
+
+    draw_panels(
+        results,
+        ms,
+        methods,
+        median_p,
+        stem=stem,
+        ylabel="median p-value (vs independents)",
+        threshold=ALPHA,
+        log_y=True,
+        ylim=(1e-12, 1.5),
+        legend=(-1, "lower left"),
+    )
 
 
 def print_effects(owner: str, effects: list[dict[str, Any]], args: argparse.Namespace) -> None:
