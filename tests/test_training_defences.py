@@ -71,6 +71,7 @@ def test_adversarial_training_makes_the_network_robust_to_pgd() -> None:
         ("cnn", TrainOptions(watermark="trigger", watermark_size=5), "--watermark-size"),
         ("cnn", TrainOptions(watermark="margin", watermark_triggers="photo"), "--watermark-triggers must be"),
         ("cnn", TrainOptions(watermark="ewe", watermark_triggers="natural"), "ewe makes its own triggers"),
+        ("cnn", TrainOptions(watermark_triggers="natural"), "--watermark-triggers goes with --watermark"),
         (
             "cnn",
             TrainOptions(watermark="trigger", watermark_triggers="natural", watermark_size=1000),
@@ -127,7 +128,7 @@ def test_a_trigger_watermark_is_kept_by_the_owner_and_verified_on_its_triggers(
     assert "holds no watermark: train it with --watermark" in capsys.readouterr().err
 
 
-def test_natural_triggers_are_owner_rows_with_a_wrong_label_kept_out_of_clean_training(tmp_path: Path) -> None:
+def test_natural_triggers_are_owner_rows_relabelled_and_kept_out_of_training(tmp_path: Path) -> None:
     """Kim et al.'s construction: the triggers are the owner's own training rows, each
     relabelled to another class, and those rows leave the clean training set; the card says
     which triggers and which margin were used."""

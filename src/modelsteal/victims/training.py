@@ -627,6 +627,8 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
                 "--watermark margin trains PGD points each step, outside DP-SGD's per-example accounting: "
                 "use --watermark trigger or ewe with --dp-epsilon"
             )
+    if opts.watermark is None and opts.watermark_triggers != "uniform":
+        raise InvalidInput("--watermark-triggers goes with --watermark trigger or margin")
     if opts.watermark is not None:
         if opts.watermark not in WATERMARKS:
             raise InvalidInput(f"--watermark must be one of {', '.join(WATERMARKS)}")
