@@ -128,7 +128,9 @@ def test_a_trigger_watermark_is_kept_by_the_owner_and_verified_on_its_triggers(
     assert "holds no watermark: train it with --watermark" in capsys.readouterr().err
 
 
-def test_natural_triggers_are_owner_rows_relabelled_and_kept_out_of_training(tmp_path: Path) -> None:
+def test_natural_triggers_are_owner_rows_relabelled_and_kept_out_of_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Kim et al.'s construction: the triggers are the owner's own training rows, each
     relabelled to another class, and those rows leave the clean training set; the card says
     which triggers and which margin were used."""
@@ -152,6 +154,10 @@ def test_natural_triggers_are_owner_rows_relabelled_and_kept_out_of_training(tmp
     assert main([*argv, *extra, "--epochs", "5", "--out", str(out)]) == 0
     mark = json.loads((out / "card.json").read_text())["details"]["watermark"]
     assert mark["triggers"] == "natural" and mark["margin"] == 0.02 and mark["size"] == 40
+    trigger = [*argv[:6], "trigger", *argv[7:], "--watermark-margin", "0.05", "--out", str(tmp_path / "t")]
+    capsys.readouterr()
+    assert main(trigger) == 2  # a radius the trigger set would not use is refused, not ignored
+    assert "--watermark-margin goes with --watermark margin" in capsys.readouterr().err
     kept = load_watermark(out)  # the owner's directory keeps the triggers; they are never served
     assert kept is not None and kept[1].size == 40
     natural = {row.tobytes() for row in load_dataset("digits").X_train.astype(np.float64)}

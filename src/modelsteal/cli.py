@@ -160,7 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--watermark-margin",
         type=float,
-        default=0.1,
         metavar="R",
         help="--watermark margin: the L-infinity radius each trigger's label is held within, a share of each "
         "feature's range (default 0.1; Kim et al. 2023 use about 0.02)",
@@ -536,6 +535,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from modelsteal.victims.training import test_accuracy
 
     check_writable(args.out, overwrite=args.force)  # before minutes of training, not after
+    if args.watermark_margin is not None and args.watermark != "margin":
+        raise InvalidInput("--watermark-margin goes with --watermark margin")
     _torch_single_thread()
     if args.csv is not None:
         if not args.target:
@@ -568,7 +569,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         watermark_size=args.watermark_size,
         watermark_snnl=args.watermark_snnl,
         watermark_triggers=args.watermark_triggers,
-        watermark_margin=args.watermark_margin,
+        watermark_margin=TrainOptions.watermark_margin
+        if args.watermark_margin is None
+        else args.watermark_margin,
         outlier_exposure=args.outlier_exposure,
         misinformation=args.misinformation,
         feature_extraction=args.feature_extraction,
