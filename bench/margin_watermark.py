@@ -56,8 +56,10 @@ from modelsteal.ownership import Owner, build_zoo, load_zoo, make_method, null_d
 from modelsteal.victims import TrainOptions, save_model_dir, train_victim
 from modelsteal.victims.base import SklearnVictim
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ownership import OWNER_EPOCHS  # the owners of bench/ownership.py, trained as long
+
 OUT = Path(__file__).parent / "out"
-EPOCHS = {"digits": 60, "mnist5k": 15}
 #: label, watermark kind, trigger source, margin radius
 SETTINGS: list[tuple[str, str, str, float]] = [
     ("trigger, uniform", "trigger", "uniform", 0.1),
@@ -87,7 +89,7 @@ def matches_needed(independents: int, triggers: int = 100) -> int:
 def run(name: str, zoo_size: int, workdir: Path) -> tuple[list[list[str]], dict[str, Any]]:
     data = load_dataset(name)
     owned, pool = split_for_theft(data, random_state=0)
-    epochs = EPOCHS[name]
+    epochs = OWNER_EPOCHS[name]
     plain = train_victim(owned, "cnn", seed=0, options=TrainOptions(epochs=epochs))
     owner_dir = save_model_dir(plain, owned, workdir / f"{name}-plain", seed=0, pool=(pool.X, pool.y, "pool"))
     started = time.perf_counter()
