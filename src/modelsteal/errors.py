@@ -7,6 +7,8 @@ same classes to HTTP status codes with a stable ``code``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ModelStealError(Exception):
     """Base class of every error modelsteal raises on purpose."""
@@ -144,3 +146,50 @@ REFUSALS: dict[str, int] = {
 def codes_for(status: int) -> list[str]:
     """The stable codes an API answers with ``status``."""
     return [code for code, s in REFUSALS.items() if s == status]
+
+
+def status_of(code: str) -> int:
+    """The HTTP status of a refusal ``code``: the one place a status comes from."""
+    try:
+        return REFUSALS[code]
+    except KeyError:
+        raise ValueError(
+            f"{code!r} is not a refusal code; add it to errors.REFUSALS with its status"
+        ) from None
+
+
+class APIRefusal(ModelStealError):
+    """A refusal an API answers with: a stable ``code`` (its HTTP status comes from
+    :data:`REFUSALS`), a message naming the fix, and ``Retry-After``, ``max_rows`` or any
+    ``extra`` fields (a proof-of-work challenge) for the client.
+
+    No constructor takes a status: a code unknown to the table is a programming error,
+    raised where the refusal is built.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        max_rows: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status_of(code)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+        self.max_rows = max_rows
+        self.extra = dict(extra or {})
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body every refusal is answered with."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retry_after is not None:
+            error["retry_after"] = self.retry_after
+        if self.max_rows is not None:
+            error["max_rows"] = self.max_rows
+        error.update(self.extra)
+        return {"error": error}

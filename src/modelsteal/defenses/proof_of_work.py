@@ -53,7 +53,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from modelsteal.errors import InvalidInput
+from modelsteal.errors import APIRefusal, InvalidInput
 
 #: the header that carries a solution
 HEADER = "X-Proof-Of-Work"
@@ -150,12 +150,8 @@ AHEAD = 3.0
 MAX_ATTEMPTS = 3
 
 
-class ProofRefused(Exception):
+class ProofRefused(APIRefusal):
     """A solution the gateway does not accept; ``code`` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass

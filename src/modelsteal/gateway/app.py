@@ -161,7 +161,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        too_big = GatewayError(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")
+        too_big = GatewayError("body_too_large", f"request bodies are limited to {self.limit} bytes")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await JSONResponse(too_big.body(), status_code=413)(scope, receive, send)
             return
@@ -205,7 +205,7 @@ def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise GatewayError(400, "malformed_json", "the body is not valid JSON") from None
+        raise GatewayError("malformed_json", "the body is not valid JSON") from None
 
 
 def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
@@ -225,30 +225,34 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = GatewayError(
-            422, "invalid_request", "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request"
+            "invalid_request", "; ".join(str(e.get("msg")) for e in exc.errors()) or "invalid request"
         )
         return JSONResponse(err.body(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            GatewayError(exc.status_code, code, str(exc.detail)).body(), status_code=exc.status_code
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        body = (
+            GatewayError(code, str(exc.detail)).body()
+            if code is not None  # a status Starlette raises that no refusal of ours names
+            else {"error": {"code": "http_error", "message": str(exc.detail)}}
         )
+        return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(LimiterUnavailable)
     async def _limiter_down(request: Request, exc: LimiterUnavailable) -> JSONResponse:
-        err = GatewayError(503, "limiter_unavailable", f"{exc}; retry later")
-        return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
+        err = GatewayError("limiter_unavailable", f"{exc}; retry later")
+        return JSONResponse(err.body(), status_code=err.status, headers={"Retry-After": "5"})
 
     @app.exception_handler(sqlite3.Error)
     async def _store_down(request: Request, exc: sqlite3.Error) -> JSONResponse:
-        err = GatewayError(503, "store_unavailable", f"the query log cannot be written ({exc}); retry later")
-        return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
+        err = GatewayError("store_unavailable", f"the query log cannot be written ({exc}); retry later")
+        return JSONResponse(err.body(), status_code=err.status, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
-        return JSONResponse(GatewayError(500, "internal", "internal error").body(), status_code=500)
+        err = GatewayError("internal", "internal error")
+        return JSONResponse(err.body(), status_code=err.status)
 
     def client_of(request: Request, endpoint: str) -> Any:
         return gateway.authenticate(_key_from(request), ip=_ip(request), endpoint=endpoint)
@@ -256,13 +260,9 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
     def require_admin(request: Request) -> None:
         key = _key_from(request)
         if admin_hash is None:
-            raise GatewayError(
-                403, "admin_disabled", "start the server with --admin-key to use admin endpoints"
-            )
+            raise GatewayError("admin_disabled", "start the server with --admin-key to use admin endpoints")
         if key is None or not hmac.compare_digest(hash_key(key), admin_hash):
-            raise GatewayError(
-                401, "invalid_admin_key", "admin endpoints need 'Authorization: Bearer ADMIN_KEY'"
-            )
+            raise GatewayError("invalid_admin_key", "admin endpoints need 'Authorization: Bearer ADMIN_KEY'")
 
     @app.get("/healthz", summary="Liveness")
     def healthz() -> dict[str, Any]:
@@ -303,7 +303,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         try:
             body = _parse_json(raw)
             if not isinstance(body, dict) or "instances" not in body:
-                raise GatewayError(422, "invalid_request", 'send {"instances": [[...], ...]}')
+                raise GatewayError("invalid_request", 'send {"instances": [[...], ...]}')
         except GatewayError as err:
             gateway.refuse(client, _ip(request), name, "predict", 0, err)
             raise
@@ -373,7 +373,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         try:
             return gateway.store.set_flag(name, flag, value).to_dict()
         except Exception as exc:  # unknown client
-            raise GatewayError(404, "unknown_client", str(exc)) from None
+            raise GatewayError("unknown_client", str(exc)) from None
 
     @app.post("/v1/admin/clients/{name}/revoke", summary="Revoke a key (admin)", responses=ERRORS)
     def admin_revoke(name: str, request: Request) -> dict[str, Any]:
@@ -408,7 +408,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         try:
             client = gateway.store.client(name).to_dict()
         except InvalidInput as exc:
-            raise GatewayError(404, "unknown_client", str(exc)) from None
+            raise GatewayError("unknown_client", str(exc)) from None
         streams = gateway.monitor.report(name) if gateway.monitor is not None else []
         return {"client": client, "streams": streams, "alarms": gateway.store.alarms(name)}
 
@@ -422,7 +422,7 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         try:
             return gateway.clear(name).to_dict()
         except InvalidInput as exc:
-            raise GatewayError(404, "unknown_client", str(exc)) from None
+            raise GatewayError("unknown_client", str(exc)) from None
 
     app.state.gateway = gateway
     app.state.started = time.time()
@@ -443,25 +443,25 @@ def _grey(img: Any) -> Any:
 
 def _single_row(body: Any, space: Any, image_input: str = "resize") -> list[float]:
     if not isinstance(body, dict):
-        raise GatewayError(422, "invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
+        raise GatewayError("invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
     if "features" in body:
         features = body["features"]
         if not isinstance(features, list):
-            raise GatewayError(422, "invalid_request", "'features' must be a list of numbers")
+            raise GatewayError("invalid_request", "'features' must be a list of numbers")
         return features
     if "image_base64" not in body:
-        raise GatewayError(422, "invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
+        raise GatewayError("invalid_request", 'send {"image_base64": "<PNG>"} or {"features": [...]}')
     if space.image_shape is None:
         raise GatewayError(
-            422, "not_an_image_model", 'this model takes tabular features; send {"features": [...]}'
+            "not_an_image_model", 'this model takes tabular features; send {"features": [...]}'
         )
     data = body["image_base64"]
     if not isinstance(data, str):
-        raise GatewayError(422, "invalid_base64", "'image_base64' must be a base64 string")
+        raise GatewayError("invalid_base64", "'image_base64' must be a base64 string")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise GatewayError(422, "invalid_base64", "'image_base64' is not valid base64") from None
+        raise GatewayError("invalid_base64", "'image_base64' is not valid base64") from None
     from PIL import Image, UnidentifiedImageError
 
     height, width = space.image_shape
@@ -471,7 +471,6 @@ def _single_row(body: Any, space: Any, image_input: str = "resize") -> list[floa
             if img.size != (width, height):
                 if image_input == "refuse":
                     raise GatewayError(
-                        422,
                         "image_size",
                         f"the model takes {width}x{height} images; got {img.size[0]}x{img.size[1]} "
                         "(this server's policy refuses other sizes)",
@@ -482,7 +481,7 @@ def _single_row(body: Any, space: Any, image_input: str = "resize") -> list[floa
             pixels = np.asarray(grey, dtype=np.float64)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise GatewayError(
-            422, "invalid_image", "'image_base64' does not hold an image (PNG, JPEG, GIF, BMP or WebP)"
+            "invalid_image", "'image_base64' does not hold an image (PNG, JPEG, GIF, BMP or WebP)"
         ) from None
     scaled = space.lower + pixels.reshape(-1) / 255.0 * (space.upper - space.lower)
     return [float(v) for v in scaled]

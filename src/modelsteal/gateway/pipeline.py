@@ -114,7 +114,7 @@ class ProofOfWorkGuard(Guard):
             try:
                 call.proba = call.served.victim.predict_proba(call.X)
             except UpstreamError as exc:
-                raise GatewayError(exc.status, exc.code, f"{exc}; nothing was charged") from None
+                raise GatewayError(exc.code, f"{exc}; nothing was charged") from None
             uncertain = int(np.sum(call.proba.max(axis=1) < work.confident))
         share = work.doubt_share(client.name, call.rows, uncertain) if work.uncertain_bits else 0.0
         return work.work_for(call.rows, taken=client.rows, flagged=client.flagged, share=share), uncertain
@@ -141,7 +141,7 @@ class ProofOfWorkGuard(Guard):
                 f"this batch costs {price:.0f} hashes and the key's credit holds {work.credit(name):.0f}: "
                 f"solve the challenge and resend with {POW_HEADER}"
             )
-        raise GatewayError(428, code, message, extra={"challenge": work.challenge(name, max(shortfall, 1.0))})
+        raise GatewayError(code, message, extra={"challenge": work.challenge(name, max(shortfall, 1.0))})
 
     def undo(self, gateway: Gateway, call: Call) -> None:
         if call.work_price:
@@ -167,7 +167,7 @@ class RowLimitGuard(Guard):
             refusal = gateway.limiter.acquire(checks, call.rows)
         except LimiterUnavailable as exc:
             raise GatewayError(
-                503, "limiter_unavailable", f"{exc}; nothing was charged, retry later", retry_after=5.0
+                "limiter_unavailable", f"{exc}; nothing was charged, retry later", retry_after=5.0
             ) from None
         if refusal is not None:
             raise limit_refusal(refusal, call.rows)
@@ -202,7 +202,7 @@ class ModelStage:
             else:
                 call.proba = victim.predict_proba(call.X)
         except UpstreamError as exc:  # the model server behind the gateway failed: charge nothing
-            raise GatewayError(exc.status, exc.code, f"{exc}; nothing was charged") from None
+            raise GatewayError(exc.code, f"{exc}; nothing was charged") from None
         call.shown = call.proba
 
 

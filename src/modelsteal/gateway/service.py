@@ -147,18 +147,17 @@ class Gateway:
     # ------------------------------------------------------------------ auth
     def authenticate(self, key: str | None, *, ip: str = "", endpoint: str = "") -> Client:
         if not key:
-            err = GatewayError(401, "missing_key", "send your API key as 'Authorization: Bearer KEY'")
+            err = GatewayError("missing_key", "send your API key as 'Authorization: Bearer KEY'")
             self.refuse(None, ip, None, endpoint, 0, err)
             raise err
         client = self.store.authenticate(key)
         if client is None:
-            err = GatewayError(401, "invalid_key", "this API key is not known; check it or ask for a new one")
+            err = GatewayError("invalid_key", "this API key is not known; check it or ask for a new one")
             self.refuse(None, ip, None, endpoint, 0, err)
             raise err
         if client.revoked or client.blocked:
             code = "key_revoked" if client.revoked else "key_blocked"
             err = GatewayError(
-                403,
                 code,
                 f"this API key is {'revoked' if client.revoked else 'blocked'}; contact the operator",
             )
@@ -190,7 +189,7 @@ class Gateway:
     def model(self, name: str) -> ServedModel:
         served = self.models.get(name)
         if served is None:
-            raise GatewayError(404, "unknown_model", f"no model named {name!r}; GET /v1/models lists them")
+            raise GatewayError("unknown_model", f"no model named {name!r}; GET /v1/models lists them")
         return served
 
     def accepts_missing(self, served: ServedModel) -> bool:
@@ -210,16 +209,14 @@ class Gateway:
         space = served.victim.feature_space
         if not isinstance(rows, list):
             raise GatewayError(
-                422,
                 "invalid_request",
                 f"'instances' must be a list of rows, each a list of numbers or an object of column "
                 f"values; got {type(rows).__name__}",
             )
         if len(rows) == 0:
-            raise GatewayError(422, "empty_batch", "send at least one row in 'instances'")
+            raise GatewayError("empty_batch", "send at least one row in 'instances'")
         if len(rows) > self.policy.max_batch_rows:
             raise GatewayError(
-                413,
                 "batch_too_large",
                 f"a batch holds at most {self.policy.max_batch_rows} rows; split it",
                 max_rows=self.policy.max_batch_rows,
@@ -230,7 +227,7 @@ class Gateway:
             try:
                 return self._checked_space(served, space.encode_records(rows, allow_missing=allow_missing))
             except RecordError as exc:
-                raise GatewayError(422, exc.code, str(exc)) from None
+                raise GatewayError(exc.code, str(exc)) from None
         X: NDArray[Any] | None = None
         if not may_hold_bools:
             try:
@@ -259,11 +256,11 @@ class Gateway:
         allow_missing = self.accepts_missing(served)
         if not np.all(np.isfinite(X)):
             if not allow_missing or np.isinf(X).any():
-                raise GatewayError(422, "not_finite", "a feature is NaN or infinite; send finite numbers")
+                raise GatewayError("not_finite", "a feature is NaN or infinite; send finite numbers")
             try:
                 space.validate(X, allow_missing=True)  # a one-hot group is missing whole or not at all
             except InvalidInput as exc:
-                raise GatewayError(422, "partly_missing_category", str(exc)) from None
+                raise GatewayError("partly_missing_category", str(exc)) from None
         inside = space.contains(X)
         if not inside.all():
             if self.policy.out_of_space == "clip" and not space.categorical:
@@ -271,7 +268,6 @@ class Gateway:
             else:
                 bad = int(np.flatnonzero(~inside)[0])
                 raise GatewayError(
-                    422,
                     "out_of_space",
                     f"row {bad} lies outside the published feature space (GET /v1/models/{served.name})",
                 )
@@ -283,17 +279,15 @@ class Gateway:
             if not isinstance(row, list) or len(row) != d:
                 got = f"{len(row)} features" if isinstance(row, list) else f"a {type(row).__name__}"
                 raise GatewayError(
-                    422, "wrong_feature_count", f"row {i} is {got}; the model takes a list of {d} numbers"
+                    "wrong_feature_count", f"row {i} is {got}; the model takes a list of {d} numbers"
                 )
             for value in row:
                 if value is None:
                     if missing_refusal is None:
                         continue
-                    raise GatewayError(
-                        422, "missing_feature", f"row {i} has a missing feature: {missing_refusal}"
-                    )
+                    raise GatewayError("missing_feature", f"row {i} has a missing feature: {missing_refusal}")
                 if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise GatewayError(422, "not_numeric", f"row {i} holds {value!r}; features are numbers")
+                    raise GatewayError("not_numeric", f"row {i} holds {value!r}; features are numbers")
 
     def predict(
         self,

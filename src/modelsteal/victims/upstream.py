@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.errors import InvalidInput, ModelStealError, RateLimited, Refused
+from modelsteal.errors import APIRefusal, InvalidInput, RateLimited, Refused
 from modelsteal.feature_space import FeatureSpace
 
 #: how the transport's failure codes read at the gateway: (HTTP status, stable code)
-UPSTREAM_FAILURES: dict[str, tuple[int, str]] = {
-    "timeout": (504, "upstream_timeout"),
-    "unreachable": (502, "upstream_unavailable"),
-    "bad_response": (502, "upstream_bad_response"),
+UPSTREAM_FAILURES: dict[str, str] = {
+    "timeout": "upstream_timeout",
+    "unreachable": "upstream_unavailable",
+    "bad_response": "upstream_bad_response",
 }
 #: the family of an upstream model whose operator publishes none
 UNPUBLISHED = "unpublished"
@@ -30,13 +30,8 @@ UNPUBLISHED = "unpublished"
 SUM_TOLERANCE = 1e-3
 
 
-class UpstreamError(ModelStealError):
-    """The upstream model server failed; ``status`` and ``code`` are what the gateway answers."""
-
-    def __init__(self, message: str, *, status: int, code: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
+class UpstreamError(APIRefusal):
+    """The upstream model server failed; ``code`` is what the gateway answers."""
 
 
 class UpstreamVictim:
@@ -97,34 +92,25 @@ class UpstreamVictim:
         try:
             answers, _ = self.transport.send(np.asarray(X, dtype=np.float64))
         except RateLimited as exc:
-            raise UpstreamError(
-                f"the upstream server is busy: {exc}", status=503, code="upstream_busy"
-            ) from None
+            raise UpstreamError("upstream_busy", f"the upstream server is busy: {exc}") from None
         except Refused as exc:
-            status, code = UPSTREAM_FAILURES.get(exc.code, (502, "upstream_error"))
-            raise UpstreamError(
-                f"the upstream model server failed: {exc}", status=status, code=code
-            ) from None
+            code = UPSTREAM_FAILURES.get(exc.code, "upstream_error")
+            raise UpstreamError(code, f"the upstream model server failed: {exc}") from None
         except InvalidInput as exc:
             raise UpstreamError(
-                f"the upstream model server refused the rows: {exc}", status=502, code="upstream_refused"
+                "upstream_refused", f"the upstream model server refused the rows: {exc}"
             ) from None
         P = answers.probabilities
         if P is None:
-            raise UpstreamError(
-                "the upstream answered no probabilities", status=502, code="upstream_bad_response"
-            )
+            raise UpstreamError("upstream_bad_response", "the upstream answered no probabilities")
         if P.shape != (X.shape[0], len(self.class_names)) or not np.all(np.isfinite(P)) or P.min() < 0:
             raise UpstreamError(
-                "the upstream's probabilities have the wrong shape or values",
-                status=502,
-                code="upstream_bad_response",
+                "upstream_bad_response", "the upstream's probabilities have the wrong shape or values"
             )
         if np.abs(P.sum(axis=1) - 1.0).max() > SUM_TOLERANCE:
             raise UpstreamError(
+                "upstream_bad_response",
                 "the upstream's scores do not sum to 1: serve probabilities, not logits",
-                status=502,
-                code="upstream_bad_response",
             )
         return np.asarray(P, dtype=np.float64)
 
