@@ -41,15 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     from modelsteal import __version__
     from modelsteal.catalog import (
         ACTIVATIONS,
-        ATTACK_NAMES,
         MODEL_FAMILIES,
         OUTPUT_KINDS,
         POOL_KINDS,
         PROTOCOLS,
-        STRATEGIES,
         WATERMARK_TRIGGERS,
         WATERMARKS,
     )
+    from modelsteal.registry import ATTACKS
+
+    ATTACK_NAMES = ATTACKS.names()
 
     parser = _Parser(
         prog="modelsteal",
@@ -59,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the bundled data sets")
-    sub.add_parser("attacks", help="list the attacks")
+    attacks = sub.add_parser("attacks", help="list the attacks")
+    attacks.add_argument(
+        "--details",
+        action="store_true",
+        help="also what each reads, the families it targets, its pool, strategies and parameters",
+    )
     example = sub.add_parser(
         "example-csv", help="write a generated credit-risk CSV (text columns, missing cells) to try --csv on"
     )
@@ -434,8 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--pool-csv", type=Path, help="learning attacks: your own rows to query (CSV)")
     attack.add_argument(
         "--strategy",
-        choices=sorted({s for options in STRATEGIES.values() for s in options}),
-        help="; ".join(f"{a}: {'|'.join(options)}" for a, options in STRATEGIES.items()),
+        help="the attack's query strategy (knockoff: its policy; active: its strategy); "
+        "`modelsteal attacks --details` lists each attack's",
+    )
+    attack.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any hyperparameter of the attack (repeat; VALUE is read as YAML: 3, 0.5, true, text); "
+        "`modelsteal attacks --details` lists them",
     )
     attack.add_argument(
         "--labels-only",
@@ -515,14 +529,26 @@ def _cmd_attacks(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from modelsteal.catalog import ATTACK_SUMMARIES
+    from modelsteal.registry import ATTACKS
 
     table = Table(title="Attacks")
     table.add_column("name")
-    table.add_column("needs")
+    if args.details:  # imports every attack (torch included) to read what each class says
+        for column in ("reads", "targets", "pool", "strategies", "parameters"):
+            table.add_column(column)
     table.add_column("what")
-    for name, (needs_probabilities, summary) in ATTACK_SUMMARIES.items():
-        table.add_row(name, "probabilities" if needs_probabilities else "labels", summary)
+    for row in ATTACKS.rows():
+        cells = [row.name]
+        if args.details:
+            cls = ATTACKS[row.name]
+            cells += [
+                cls.reads,
+                ", ".join(cls.targets) or "any",
+                "yes" if cls.takes_pool else "",
+                f"{cls.strategy_param}: {'|'.join(cls.strategies)}" if cls.strategies else "",
+                ", ".join(cls.param_names()),
+            ]
+        table.add_row(*cells, row.summary)
     Console().print(table)
     return 0
 
@@ -647,12 +673,30 @@ JSON_KEYS = (
 )
 
 
-def _cmd_attack(args: argparse.Namespace) -> int:
-    from modelsteal.catalog import LEARNING_ATTACKS, STRATEGIES
+def _options(pairs: list[str], known: tuple[str, ...]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs as keyword hyperparameters (each VALUE read as YAML)."""
+    import yaml
+
     from modelsteal.errors import InvalidInput
-    from modelsteal.progress import Reporter
 
     options: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key:
+            raise InvalidInput(f"--option {pair!r}: write KEY=VALUE")
+        if key not in known:
+            raise InvalidInput(f"--option {key}: this attack takes {', '.join(known)}")
+        options[key] = yaml.safe_load(text)
+    return options
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from modelsteal.errors import InvalidInput
+    from modelsteal.progress import Reporter
+    from modelsteal.registry import ATTACKS
+
+    cls = ATTACKS[args.attack]
+    options: dict[str, Any] = _options(args.option, cls.param_names())
     if args.family:
         if args.attack != "equation-solving":
             raise InvalidInput("--family goes with --attack equation-solving")
@@ -665,18 +709,17 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             if args.attack != "path-finding":
                 raise InvalidInput(f"--{key} goes with --attack path-finding")
             options[key] = getattr(args, key)
-    learning = args.attack in LEARNING_ATTACKS
+    learning = cls.takes_pool
     if (args.pool or args.pool_csv or args.strategy or args.labels_only) and not learning:
+        learners = [name for name, c in ATTACKS.items() if c.takes_pool]
         raise InvalidInput(
-            f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(LEARNING_ATTACKS)})"
+            f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(learners)})"
         )
     if args.strategy:
-        allowed = STRATEGIES.get(args.attack)
-        if allowed is None or args.strategy not in allowed:
-            raise InvalidInput(
-                "--strategy: " + "; ".join(f"{a} takes {'|'.join(o)}" for a, o in STRATEGIES.items())
-            )
-        options["policy" if args.attack == "knockoff" else "strategy"] = args.strategy
+        if args.strategy not in cls.strategies:
+            takes = [f"{n} takes {'|'.join(c.strategies)}" for n, c in ATTACKS.items() if c.strategies]
+            raise InvalidInput("--strategy: " + "; ".join(takes))
+        options[cls.strategy_param] = args.strategy
     if args.labels_only:
         options["labels_only"] = True
     if args.steal_hyperparameters:
@@ -801,11 +844,11 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
 
     from modelsteal.campaigns.experiment import eval_set_for, thief_pool
     from modelsteal.campaigns.tables import print_table
-    from modelsteal.catalog import LEARNING_ATTACKS
     from modelsteal.defenses.evaluation import TARGET_FIDELITY, evaluate_tier, queries_to_target
     from modelsteal.errors import InvalidInput
     from modelsteal.gateway.policy import Policy
     from modelsteal.progress import Reporter
+    from modelsteal.registry import ATTACKS
     from modelsteal.victims.model_dir import load_model_dir
 
     policy = Policy.load(args.policy)  # a bad policy or tier fails before anything is loaded
@@ -822,7 +865,7 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
     attacks: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         options: dict[str, Any] = {}
-        if name in LEARNING_ATTACKS:
+        if ATTACKS[name].takes_pool:
             options["pool"] = thief_pool(
                 args.pool or "in-distribution",
                 model_dir.feature_space,
@@ -831,8 +874,9 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
                 seed=args.seed,
             )
         attacks.append((name, options))
-    if args.pool is not None and not any(n in LEARNING_ATTACKS for n in names):
-        raise InvalidInput(f"--pool goes with a learning attack ({', '.join(LEARNING_ATTACKS)})")
+    if args.pool is not None and not any(ATTACKS[n].takes_pool for n in names):
+        learners = [name for name, c in ATTACKS.items() if c.takes_pool]
+        raise InvalidInput(f"--pool goes with a learning attack ({', '.join(learners)})")
     transforms = list(tier.transforms)  # evaluate_tier binds them to the model
     described = ", ".join(f"{t.name} {t.params()}" for t in tier.transforms) or "no transform"
     reporter = Reporter()

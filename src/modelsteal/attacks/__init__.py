@@ -7,7 +7,8 @@ from modelsteal.attacks.equation_solving import (
     SoftmaxEquationSolving,
 )
 from modelsteal.attacks.mlp_extraction import MLPEquationSolving, mlp_unknowns
-from modelsteal.attacks.registry import ATTACKS, EquationSolving, attack_names, make_attack
+from modelsteal.attacks.published_family import EquationSolving
+from modelsteal.attacks.registry import ATTACKS, attack_names, make_attack
 
 __all__ = [
     "ATTACKS",

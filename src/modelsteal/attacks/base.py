@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, final
+from typing import Any, ClassVar, Literal, final
 
 import numpy as np
 
@@ -18,7 +18,11 @@ from modelsteal.errors import InvalidInput, UnsupportedOracle
 from modelsteal.metrics.fidelity import Comparison, EvalSet, ProbabilisticClassifier, compare
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.oracle.oracle import Oracle
+from modelsteal.params import Configurable
 from modelsteal.random import RandomState, check_random_state
+
+#: what an attack reads from an answer (``ExtractionAttack.reads``)
+Reads = Literal["probabilities", "confidences", "labels", "any"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class ExtractionResult:
     history: list[HistoryPoint]
     comparison: Comparison | None
     notes: dict[str, Any]
+    #: the attack's parameters (``ExtractionAttack.to_dict()``), so a result says how it was run
+    params: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -93,15 +99,32 @@ class ExtractionResult:
         return out
 
 
-class ExtractionAttack(ABC):
+class ExtractionAttack(Configurable, ABC):
     """Base class of every extraction attack.
 
-    Hyperparameters go to ``__init__`` as keyword-only arguments.
+    Hyperparameters go to ``__init__`` as keyword-only arguments, each kept under its own
+    name (``get_params``, ``__repr__`` and ``to_dict`` come from :class:`Configurable`).
+    An attack keeps nothing between runs: what a run learns lives in its context.
     """
 
     name: ClassVar[str] = "attack"
-    #: The attack reads full probability vectors (equation solving) rather than labels.
-    needs_probabilities: ClassVar[bool] = False
+    #: What the attack reads from an answer: ``probabilities`` (full vectors; equation
+    #: solving), ``confidences`` (anything past the label that tells leaves apart),
+    #: ``labels`` (the top-1 label, whatever else the API shows), or ``any`` (probabilities
+    #: when the API gives them, labels otherwise).
+    reads: ClassVar[Reads] = "any"
+    #: The model families it steals; empty: any family, judged by the fidelity it reaches.
+    targets: ClassVar[tuple[str, ...]] = ()
+    #: It learns from a thief's pool of natural rows (``pool=``; the CLI's ``--pool``).
+    takes_pool: ClassVar[bool] = False
+    #: The values its ``strategy_param`` takes (the CLI's ``--strategy`` is a short-hand for it).
+    strategies: ClassVar[tuple[str, ...]] = ()
+    strategy_param: ClassVar[str] = "strategy"
+
+    @classmethod
+    def needs_probabilities(cls) -> bool:
+        """The attack cannot work from anything less than probability vectors."""
+        return cls.reads == "probabilities"
 
     def min_queries(self, info: ModelInfo) -> int:
         """The fewest rows the attack can work with against this model."""
@@ -109,7 +132,7 @@ class ExtractionAttack(ABC):
 
     def check_oracle(self, info: ModelInfo) -> None:
         """Refuse an oracle whose outputs the attack cannot use."""
-        if self.needs_probabilities and not info.output_mode.gives_probabilities:
+        if self.needs_probabilities() and not info.output_mode.gives_probabilities:
             raise UnsupportedOracle(
                 f"{self.name} needs probability vectors, but this API answers with "
                 f"{info.output_mode.describe()}; query with an API key whose output mode gives "
@@ -166,6 +189,7 @@ class ExtractionAttack(ABC):
             history=ctx.history,
             comparison=comparison,
             notes=ctx.notes,
+            params=self.to_dict(),
         )
 
     @abstractmethod

@@ -417,7 +417,7 @@ def solve_centred_logits(
 class _LinearEquationSolving(ExtractionAttack):
     """Shared by the binary and multinomial attacks: a linear solve on log-probabilities."""
 
-    needs_probabilities: ClassVar[bool] = True
+    reads = "probabilities"
     kind: ClassVar[str] = "multinomial"
 
     def __init__(self, *, queries: int | None = None) -> None:
@@ -456,6 +456,7 @@ class LogisticEquationSolving(_LinearEquationSolving):
     """Binary logistic regression from d+1 probability answers (Tramèr et al. 2016, §4.1.1)."""
 
     name = "eq-logistic"
+    targets = ("logreg",)
     kind = "binary"
 
     def check_oracle(self, info: ModelInfo) -> None:
@@ -470,6 +471,7 @@ class SoftmaxEquationSolving(_LinearEquationSolving):
     """Multinomial logistic regression from d+1 probability answers (after Tramèr et al. 2016, §4.1.2)."""
 
     name = "eq-softmax"
+    targets = ("softmax",)
     kind = "multinomial"
 
 
@@ -482,7 +484,8 @@ class OvREquationSolving(ExtractionAttack):
     """
 
     name = "eq-ovr"
-    needs_probabilities: ClassVar[bool] = True
+    targets = ("ovr",)
+    reads = "probabilities"
 
     def __init__(self, *, queries: int | None = None, restarts: int = 2, tol: float = 1e-16) -> None:
         if queries is not None and queries < 1:

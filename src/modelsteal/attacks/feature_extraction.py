@@ -30,7 +30,7 @@ not be binned all alike: each feature's boundaries are found on their own.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,15 +73,14 @@ class BinnedEquationSolving(ExtractionAttack):
     """
 
     name = "eq-binned"
-    needs_probabilities: ClassVar[bool] = True
+    reads = "probabilities"
+    #: linear models behind quantile-binned numbers (``train --feature-extraction quantile-bins``)
+    targets = ("logreg", "softmax")
 
     def __init__(self, *, epsilon: float = DEFAULT_EPSILON) -> None:
         if not 0 < epsilon < 0.5:
             raise InvalidInput("epsilon must be between 0 and 0.5 (a share of each feature's range)")
         self.epsilon = float(epsilon)
-
-    def __repr__(self) -> str:
-        return f"BinnedEquationSolving(epsilon={self.epsilon!r})"
 
     @staticmethod
     def _numbers(space: FeatureSpace) -> list[int]:

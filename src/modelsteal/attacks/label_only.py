@@ -26,7 +26,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -118,7 +118,8 @@ class LowdMeek(ExtractionAttack):
     """Binary linear classifiers from labels: one line search per feature (Lowd and Meek 2005)."""
 
     name = "lowd-meek"
-    needs_probabilities: ClassVar[bool] = False
+    reads = "labels"
+    targets = ("logreg",)
 
     def __init__(self, *, epsilon: float = 1e-9, offset: float = 1e-3) -> None:
         if not 0 < epsilon < 1 or not 0 < offset < 1:
@@ -180,7 +181,7 @@ class LowdMeek(ExtractionAttack):
 class _Retraining(ExtractionAttack):
     """Label the attack's points with the API and train a copy of the published family."""
 
-    needs_probabilities: ClassVar[bool] = False
+    reads = "labels"
 
     def __init__(
         self, *, family: str | None = None, hidden: int | None = None, random_state: int | None = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,6 +70,8 @@ class TheftState:
     model: StolenNet | None = None
     rounds: int = 0
     synthetic: int = 0
+    #: what one strategy keeps during a run (Knockoff's bandit): on the state, never the attack
+    strategy: Any = None
 
     @property
     def queried(self) -> int:
@@ -96,8 +98,7 @@ class LearningAttack(ExtractionAttack):
         Train on the top-1 labels even when the API gives probabilities.
     """
 
-    #: Train on labels whatever the API gives (Copycat).
-    hard_labels: ClassVar[bool] = False
+    takes_pool = True
 
     def __init__(
         self,
@@ -132,7 +133,7 @@ class LearningAttack(ExtractionAttack):
 
     # ------------------------------------------------------------------ helpers
     def uses_hard_labels(self, ctx: AttackContext) -> bool:
-        return self.hard_labels or self.labels_only
+        return self.reads == "labels" or self.labels_only
 
     def record(self, ctx: AttackContext, state: TheftState, X: FloatArray, answers: Answers) -> FloatArray:
         T = answer_targets(answers, ctx.info.n_classes, hard=self.uses_hard_labels(ctx))
@@ -248,6 +249,8 @@ class KnockoffNets(LearningAttack):
     """
 
     name = "knockoff"
+    strategies = ("random", "adaptive")
+    strategy_param = "policy"
 
     def __init__(
         self,
@@ -261,7 +264,7 @@ class KnockoffNets(LearningAttack):
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        if policy not in ("random", "adaptive"):
+        if policy not in self.strategies:
             raise InvalidInput("knockoff policy must be 'random' or 'adaptive'")
         if actions not in ("clusters", "labels"):
             raise InvalidInput("knockoff actions must be 'clusters' or 'labels'")
@@ -285,56 +288,89 @@ class KnockoffNets(LearningAttack):
             k = min(self.n_actions, state.pool.shape[0])
             km = KMeans(n_clusters=k, n_init=1, random_state=derive_seed(ctx.rng))
             groups = km.fit_predict(state.pool)
-        self._groups = np.asarray(groups, dtype=np.int64)
-        self._prefs = np.zeros(int(self._groups.max()) + 1)
-        self._reward_stats = np.zeros((3, 3))  # per term: count, mean, M2
-        self._baseline = 0.0
-        self._steps = 0
-        self._online = StolenNet(hidden=64).build(ctx.info.feature_space, ctx.info.n_classes)
-        self._optim = torch.optim.Adam(self._online.parameters(), lr=1e-3)
-        ctx.notes["actions"] = int(self._prefs.size)
+        online = StolenNet(hidden=64).build(ctx.info.feature_space, ctx.info.n_classes)
+        groups = np.asarray(groups, dtype=np.int64)
+        state.strategy = _Bandit(
+            groups=groups,
+            prefs=np.zeros(int(groups.max()) + 1),
+            online=online,
+            optim=torch.optim.Adam(online.parameters(), lr=1e-3),
+        )
+        ctx.notes["actions"] = int(state.strategy.prefs.size)
 
     def _gather(self, ctx: AttackContext, state: TheftState, n: int) -> None:
         if self.policy == "random":
             super()._gather(ctx, state, n)
             return
+        bandit: _Bandit = state.strategy
         left = n
         while left > 0:
             size = min(self.step_size, left)
-            X = self._bandit_rows(ctx, state, size)
-            picked = self._last_actions
+            X, picked = self._bandit_rows(ctx, state, bandit, size)
             T = self.record(ctx, state, X, ctx.oracle.query(X))
-            self._learn(ctx, state, X, T, picked)
+            self._learn(ctx, state, bandit, X, T, picked)
             left -= size
-        ctx.notes["policy_entropy"] = round(float(_entropy(_softmax(self._prefs))), 4)
+        ctx.notes["policy_entropy"] = round(float(_entropy(_softmax(bandit.prefs))), 4)
 
-    def _bandit_rows(self, ctx: AttackContext, state: TheftState, size: int) -> FloatArray:
+    def _bandit_rows(
+        self, ctx: AttackContext, state: TheftState, bandit: _Bandit, size: int
+    ) -> tuple[FloatArray, NDArray[np.int64]]:
         rows: list[FloatArray] = []
         picked: list[int] = []
         for _ in range(size):
-            open_actions = np.unique(self._groups[state.unused])
+            open_actions = np.unique(bandit.groups[state.unused])
             if open_actions.size == 0:
                 rows.append(self.perturbed_copies(ctx, state.pool, 1)[0])
                 state.synthetic += 1
                 picked.append(-1)
                 continue
-            pi = _softmax(self._prefs[open_actions])
+            pi = _softmax(bandit.prefs[open_actions])
             a = int(open_actions[ctx.rng.choice(open_actions.size, p=pi)])
-            members = np.flatnonzero(state.unused & (self._groups == a))
+            members = np.flatnonzero(state.unused & (bandit.groups == a))
             i = int(ctx.rng.choice(members))
             state.unused[i] = False
             rows.append(state.pool[i])
             picked.append(a)
-        self._last_actions = np.asarray(picked, dtype=np.int64)
-        return np.vstack(rows)
+        return np.vstack(rows), np.asarray(picked, dtype=np.int64)
 
     def _learn(
-        self, ctx: AttackContext, state: TheftState, X: FloatArray, T: FloatArray, picked: NDArray[np.int64]
+        self,
+        ctx: AttackContext,
+        state: TheftState,
+        bandit: _Bandit,
+        X: FloatArray,
+        T: FloatArray,
+        picked: NDArray[np.int64],
     ) -> None:
+        rewards = self._rewards(state, bandit, X, T)
+        for a, r in zip(picked.tolist(), rewards.tolist(), strict=True):
+            if a < 0:
+                continue
+            bandit.steps += 1
+            bandit.baseline += (r - bandit.baseline) / bandit.steps
+            pi = _softmax(bandit.prefs)
+            step = self.alpha * (r - bandit.baseline)
+            bandit.prefs -= step * pi
+            bandit.prefs[a] += step
+        # online update of the copy: a few steps on this batch and a replay of earlier ones
+        allX, allT = state.all_rows()
+        bandit.online.train()
+        for _ in range(2):
+            replay = ctx.rng.integers(0, allX.shape[0], 48)
+            xb = torch.as_tensor(np.vstack([X, allX[replay]]), dtype=torch.float32)
+            tb = torch.as_tensor(np.vstack([T, allT[replay]]), dtype=torch.float32)
+            bandit.optim.zero_grad()
+            soft_cross_entropy(bandit.online(xb), tb).backward()
+            bandit.optim.step()
+        bandit.online.eval()
+
+    def _rewards(self, state: TheftState, bandit: _Bandit, X: FloatArray, T: FloatArray) -> FloatArray:
+        """The paper's three terms per answer (certainty, diversity, the copy's loss), each
+        standardised by its running mean and deviation, summed."""
         xt = torch.as_tensor(X, dtype=torch.float32)
         tt = torch.as_tensor(T, dtype=torch.float32)
         with torch.no_grad():
-            logp = nnf.log_softmax(self._online(xt), dim=1)
+            logp = nnf.log_softmax(bandit.online(xt), dim=1)
             loss = -(tt * logp).sum(dim=1).numpy().astype(np.float64)
         top2 = np.sort(T, axis=1)[:, -2:]
         certainty = top2[:, 1] - top2[:, 0]
@@ -346,38 +382,33 @@ class KnockoffNets(LearningAttack):
         rewards = np.zeros(X.shape[0])
         for j in range(3):
             for value in terms[j]:
-                self._update_stats(j, float(value))
-            count, mean, m2 = self._reward_stats[j]
+                bandit.update_stats(j, float(value))
+            count, mean, m2 = bandit.reward_stats[j]
             std = np.sqrt(m2 / count) if count > 1 else 1.0
             rewards += (terms[j] - mean) / (std if std > 1e-9 else 1.0)
-        for a, r in zip(picked.tolist(), rewards.tolist(), strict=True):
-            if a < 0:
-                continue
-            self._steps += 1
-            self._baseline += (r - self._baseline) / self._steps
-            pi = _softmax(self._prefs)
-            step = self.alpha * (r - self._baseline)
-            self._prefs -= step * pi
-            self._prefs[a] += step
-        # online update of the copy: a few steps on this batch and a replay of earlier ones
-        allX, allT = state.all_rows()
-        self._online.train()
-        for _ in range(2):
-            replay = ctx.rng.integers(0, allX.shape[0], 48)
-            xb = torch.as_tensor(np.vstack([X, allX[replay]]), dtype=torch.float32)
-            tb = torch.as_tensor(np.vstack([T, allT[replay]]), dtype=torch.float32)
-            self._optim.zero_grad()
-            soft_cross_entropy(self._online(xb), tb).backward()
-            self._optim.step()
-        self._online.eval()
+        return rewards
 
-    def _update_stats(self, j: int, value: float) -> None:
-        count, mean, m2 = self._reward_stats[j]
+
+@dataclass
+class _Bandit:
+    """Knockoff's gradient bandit during one run: action groups, preferences, reward
+    statistics and the online copy that scores the loss term."""
+
+    groups: NDArray[np.int64]
+    prefs: FloatArray
+    online: torch.nn.Module
+    optim: torch.optim.Optimizer
+    reward_stats: FloatArray = field(default_factory=lambda: np.zeros((3, 3)))  # per term: count, mean, M2
+    baseline: float = 0.0
+    steps: int = 0
+
+    def update_stats(self, j: int, value: float) -> None:
+        count, mean, m2 = self.reward_stats[j]
         count += 1
         delta = value - mean
         mean += delta / count
         m2 += delta * (value - mean)
-        self._reward_stats[j] = (count, mean, m2)
+        self.reward_stats[j] = (count, mean, m2)
 
 
 def _softmax(z: FloatArray) -> FloatArray:
@@ -402,7 +433,7 @@ class Copycat(LearningAttack):
     """
 
     name = "copycat"
-    hard_labels: ClassVar[bool] = True
+    reads = "labels"
 
 
 # ---------------------------------------------------------------------- Jacobian augmentation
@@ -488,7 +519,7 @@ class ActiveLearning(LearningAttack):
     """
 
     name = "active"
-    STRATEGIES: ClassVar[tuple[str, ...]] = ("uncertainty", "kcenter", "mix")
+    strategies = ("uncertainty", "kcenter", "mix")
 
     def __init__(
         self,
@@ -499,8 +530,10 @@ class ActiveLearning(LearningAttack):
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        if strategy not in self.STRATEGIES:
-            raise InvalidInput(f"active strategy must be one of {', '.join(self.STRATEGIES)}")
+        if strategy not in self.strategies:
+            raise InvalidInput(
+                f"active: strategy must be one of {', '.join(self.strategies)}, not {strategy!r}"
+            )
         if not 0.0 < initial <= 1.0 or mix_factor < 1:
             raise InvalidInput("need 0 < initial <= 1 and mix_factor >= 1")
         self.strategy = strategy
@@ -576,12 +609,3 @@ class SemiSupervised(LearningAttack):
     def _unlabeled(self, state: TheftState) -> FloatArray | None:
         rows = state.pool[state.unused]
         return rows[: self.max_unlabeled] if rows.shape[0] else None
-
-
-LEARNING_ATTACKS: tuple[type[LearningAttack], ...] = (
-    KnockoffNets,
-    Copycat,
-    JacobianAugmentation,
-    ActiveLearning,
-    SemiSupervised,
-)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -99,7 +98,8 @@ class MLPEquationSolving(ExtractionAttack):
     """
 
     name = "eq-mlp"
-    needs_probabilities: ClassVar[bool] = True
+    reads = "probabilities"
+    targets = ("mlp",)
 
     def __init__(
         self,

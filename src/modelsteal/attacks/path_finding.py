@@ -400,6 +400,8 @@ class PathFinding(ExtractionAttack):
     """
 
     name = "path-finding"
+    reads = "confidences"
+    targets = ("tree",)
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from modelsteal.attacks.registry import make_attack
+from modelsteal.attacks.registry import ATTACKS, make_attack
 from modelsteal.campaigns.traffic import benign_clients
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
@@ -289,13 +289,7 @@ def _play(
         transports.append(GatewayTransport(gateway, key, setup.name, ip=address))
     transport: Any = transports[0] if plan.keys == 1 else SplitTransport(transports, chunk=10)
     options = dict(plan.options)
-    if setup.pool is not None and plan.attack in (
-        "knockoff",
-        "copycat",
-        "jacobian",
-        "active",
-        "semi-supervised",
-    ):
+    if setup.pool is not None and ATTACKS[plan.attack].takes_pool:
         options["pool"] = setup.pool
     attack = make_attack(plan.attack, **options)
     start = time.perf_counter()

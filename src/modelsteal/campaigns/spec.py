@@ -493,7 +493,7 @@ def _policy(name: str, spec: Any, base: Path, fail: Any) -> PolicySpec:
 
 
 def _attack(name: str, spec: Any, fail: Any) -> AttackSpec:
-    from modelsteal.attacks.registry import ATTACKS, LEARNING_NAMES
+    from modelsteal.registry import ATTACKS
 
     where = f"attacks.{name}"
     if spec is None:
@@ -510,7 +510,7 @@ def _attack(name: str, spec: Any, fail: Any) -> AttackSpec:
     if not isinstance(options, dict):
         raise fail(f"{where}.options", "a mapping of the attack's keyword hyperparameters")
     pool = spec.get("pool")
-    if attack in LEARNING_NAMES:
+    if ATTACKS[attack].takes_pool:
         pool = str(pool or "in-distribution")
         if pool not in POOL_KINDS:
             raise fail(f"{where}.pool", f"choose one of {', '.join(POOL_KINDS)}")
@@ -621,13 +621,14 @@ def _comparison(value: Any, where: str, victims: set[str], fail: Any) -> Compari
 
 # ---------------------------------------------------------------------- what the plan knows
 
-#: attacks that steal only some families (the others try any model and are judged by fidelity)
-TARGET_FAMILIES: dict[str, tuple[str, ...]] = {"path-finding": ("tree",)}
-
 
 def family_mismatch(attack: str, family: str | None) -> str | None:
-    targets = TARGET_FAMILIES.get(attack)
-    if targets is None or family is None or family in targets:
+    """Why ``attack`` is not played against a victim of ``family`` (its class's ``targets``;
+    an attack with none tries any model and is judged by its fidelity)."""
+    from modelsteal.registry import ATTACKS
+
+    targets = ATTACKS[attack].targets
+    if not targets or family is None or family in targets:
         return None
     return f"{attack} steals {', '.join(targets)} models and this victim is a {family}"
 

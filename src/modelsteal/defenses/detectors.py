@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
+from modelsteal.registry import DETECTORS as DETECTOR_ROWS
 from modelsteal.row_limits import check_limit
 
 FloatArray = NDArray[np.float64]
@@ -564,9 +565,8 @@ class _CoverageState(StreamState):
         return self.visited.nbytes + self.planes.nbytes
 
 
-DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls for cls in (Prada, UniqueShare, NarrowRange, BoundaryProbing, SingleClass, Coverage)
-}
+#: the detectors by name (rows in ``modelsteal.registry``)
+DETECTORS = DETECTOR_ROWS
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelsteal.defenses.transforms import Transform, protect
+from modelsteal.registry import ATTACKS
 
 FloatArray = NDArray[np.float64]
 #: fidelity a budget must reach to count as "enough queries"
 TARGET_FIDELITY = 0.9
-#: attacks that train on top-1 labels whatever the API shows (nothing for an inverting thief to undo)
-LABEL_ONLY = frozenset({"copycat", "lowd-meek"})
 
 
 def ece(P: FloatArray, y: NDArray[np.int64], bins: int = 15) -> float:
@@ -174,7 +173,8 @@ def evaluate_tier(
             if plain_runs is not None:
                 plain_runs[key] = plain
         thieves = [("naive", run(attack, options, budget, defended_victim))]
-        if invertible and attack not in LABEL_ONLY:
+        # an attack that reads top-1 labels whatever the API shows leaves nothing to invert
+        if invertible and ATTACKS[attack].reads != "labels":
             thieves.append(("inverting", run(attack, options, budget, defended_victim, inverting=True)))
         for thief, result in thieves:
             assert plain.comparison is not None and result.comparison is not None

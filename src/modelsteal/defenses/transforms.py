@@ -45,6 +45,7 @@ from modelsteal.defenses.transform_base import (
 )
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
+from modelsteal.registry import TRANSFORMS as TRANSFORM_ROWS
 
 __all__ = [
     "FLOOR",
@@ -122,10 +123,8 @@ class ReverseSigmoid(Transform):
         return Q
 
 
-TRANSFORMS: dict[str, type[Transform]] = {
-    cls.name: cls
-    for cls in (LogitNoise, ReverseSigmoid, PredictionPoisoning, AdaptiveMisinformation, ApiWatermark)
-}
+#: the transforms by name (rows in ``modelsteal.registry``)
+TRANSFORMS = TRANSFORM_ROWS
 
 
 def parse_transforms(

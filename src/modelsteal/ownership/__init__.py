@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelsteal.errors import InvalidInput
 from modelsteal.ownership.api_watermark import DawnVerification, TriggerWatermark
 from modelsteal.ownership.base import Evidence, Owner, OwnershipMethod, Verdict, owner_of
 from modelsteal.ownership.conferrable import ConferrableExamples
@@ -12,32 +11,16 @@ from modelsteal.ownership.dataset_inference import DatasetInference, MinGDInfere
 from modelsteal.ownership.fingerprints import MistakeCorrelation, SampleCorrelation
 from modelsteal.ownership.null import NullDistribution
 from modelsteal.ownership.zoo import build_zoo, load_zoo, null_distribution
+from modelsteal.registry import OWNERSHIP_METHODS
 
-#: name → (class, fixed options); one row per ownership method
-METHODS: dict[str, tuple[type[OwnershipMethod], dict[str, Any]]] = {
-    "sac-m": (SampleCorrelation, {"answers": "probabilities"}),
-    "sac-m-labels": (SampleCorrelation, {"answers": "labels"}),
-    "sac-m-tempered": (SampleCorrelation, {"answers": "probabilities", "temperature": "fitted"}),
-    "sac-m-relative": (SampleCorrelation, {"answers": "probabilities", "relative": True}),
-    "sac-m-relative-labels": (SampleCorrelation, {"answers": "labels", "relative": True}),
-    "sac-w": (MistakeCorrelation, {"answers": "probabilities"}),
-    "sac-w-labels": (MistakeCorrelation, {"answers": "labels"}),
-    "sac-w-tempered": (MistakeCorrelation, {"answers": "probabilities", "temperature": "fitted"}),
-    "dataset-inference": (DatasetInference, {"answers": "labels"}),
-    "dataset-inference-proba": (DatasetInference, {"answers": "probabilities"}),
-    "dataset-inference-mingd": (MinGDInference, {}),
-    "cae": (ConferrableExamples, {}),
-    "dawn": (DawnVerification, {}),
-    "watermark": (TriggerWatermark, {}),
-}
+#: the ownership methods by name (rows, with the parameters each name fixes, in ``modelsteal.registry``)
+METHODS = OWNERSHIP_METHODS
 
 
 def make_method(name: str, **options: Any) -> OwnershipMethod:
     """The ownership method registered as ``name`` with ``options``."""
-    if name not in METHODS:
-        raise InvalidInput(f"unknown ownership method {name!r}; choose one of: {', '.join(METHODS)}")
-    cls, fixed = METHODS[name]
-    return cls(**fixed, **options)
+    method: OwnershipMethod = OWNERSHIP_METHODS.make(name, **options)
+    return method
 
 
 __all__ = [

@@ -1,0 +1,83 @@
+"""No function in src/ longer than LIMIT lines, counted from its ``def`` to its last line.
+
+Run by ``make test``. Functions that were already longer when the check came in are
+listed in ``tools/long_functions.allow`` with their length then: the check fails when one
+of them grows, when a new one passes the limit, or when a listed one has been shortened
+or removed (so the list only ever shrinks: take its line out).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+LIMIT = 60
+ROOT = Path(__file__).resolve().parents[1]
+ALLOW = ROOT / "tools" / "long_functions.allow"
+
+
+def lengths(src: Path) -> dict[str, int]:
+    """``path:qualified.name`` → lines, for every function over ``LIMIT`` lines under ``src``."""
+    found: dict[str, int] = {}
+    for path in sorted(src.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        rel = path.relative_to(ROOT).as_posix()
+
+        def visit(node: ast.AST, prefix: str, rel: str = rel) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    name = f"{prefix}{child.name}"
+                    if not isinstance(child, ast.ClassDef):
+                        size = (child.end_lineno or child.lineno) - child.lineno + 1
+                        if size > LIMIT:
+                            found[f"{rel}:{name}"] = size
+                    visit(child, f"{name}.")
+                else:
+                    visit(child, prefix)
+
+        visit(tree, "")
+    return found
+
+
+def allowed() -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in ALLOW.read_text().splitlines() if ALLOW.exists() else []:
+        if line.strip() and not line.startswith("#"):
+            where, size = line.rsplit(maxsplit=1)
+            out[where] = int(size)
+    return out
+
+
+def main() -> int:
+    found, allow = lengths(ROOT / "src"), allowed()
+    errors = [
+        f"{where}: {size} lines (limit {LIMIT}; split it)"
+        for where, size in found.items()
+        if where not in allow
+    ]
+    errors += [
+        f"{where}: grew from {allow[where]} to {size} lines; shorten it"
+        for where, size in found.items()
+        if where in allow and size > allow[where]
+    ]
+    errors += [
+        f"{where}: now {found.get(where, 'within the limit')} (was {size}); update {ALLOW.name}"
+        for where, size in allow.items()
+        if found.get(where) != size and found.get(where, 0) < size
+    ]
+    for error in errors:
+        print(error, file=sys.stderr)
+    print(f"functions over {LIMIT} lines: {len(found)} (listed as older than the check: {len(allow)})")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write-allow"]:
+        current = lengths(ROOT / "src")
+        ALLOW.write_text(
+            "# functions longer than the limit when tools/long_functions.py came in; only ever remove lines\n"
+            + "".join(f"{where} {size}\n" for where, size in sorted(current.items()))
+        )
+        sys.exit(0)
+    sys.exit(main())
