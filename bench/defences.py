@@ -8,7 +8,7 @@ Victims, each trained on the owner's half of the training split (the other half 
 thief's in-distribution pool): on digits a softmax, a 64-unit perceptron (scikit-learn)
 and a decision tree (100 leaves); on mnist5k the CNN (2,000 training images, 20 epochs).
 Defences are tier transforms (``defenses/transforms.py``), keyed per API key, played by
-the engine of ``modelsteal defend-eval`` (``defenses/evaluation.py``). For each victim and
+the engine of ``modelsteal defend-eval`` (``campaigns/defence_eval.py``). For each victim and
 defence:
 
 * honest users: the mean total-variation distance between the defended and the plain
@@ -49,7 +49,7 @@ import torch
 from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
-from modelsteal.defenses.evaluation import TheftCell, describe_options, evaluate_tier, queries_to_target
+from modelsteal.campaigns.defence_eval import TheftCell, describe_options, evaluate_tier, queries_to_target
 from modelsteal.defenses.transforms import parse_transforms
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import OutputMode

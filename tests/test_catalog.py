@@ -29,7 +29,9 @@ def test_an_attack_says_what_it_is_on_its_class() -> None:
 
 
 def test_a_registry_refuses_an_unknown_name_or_a_second_row_of_one_name() -> None:
-    registry: Registry[object] = Registry("thing", "builtins:object", [Row("a", "builtins", "dict", "a dict")])
+    registry: Registry[object] = Registry(
+        "thing", "builtins:object", [Row("a", "builtins", "dict", "a dict")]
+    )
     with pytest.raises(ValueError, match="registered already"):
         registry.register(Row("a", "builtins", "list", "again"))
     from modelsteal.errors import InvalidInput

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from modelsteal.attacks import make_attack
-from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused, leading_zero_bits, solve
+from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused
 from modelsteal.errors import InvalidInput, RateLimited
 from modelsteal.gateway import Gateway, Policy
 from modelsteal.gateway.service import GatewayError, ServedModel
@@ -19,6 +19,7 @@ from modelsteal.gateway.store import Store
 from modelsteal.gateway.transport import GatewayTransport
 from modelsteal.oracle import Oracle
 from modelsteal.oracle.http import HTTPTransport
+from modelsteal.oracle.work import leading_zero_bits, solve
 from modelsteal.victims import save_model_dir
 from tests.servers import create_key, gateway_server
 
@@ -91,7 +92,7 @@ def test_puzzles_solve_redeem_into_credit_and_refuse_what_they_should() -> None:
 
 
 def test_puzzles_price_any_work_closely_and_vary_little() -> None:
-    from modelsteal.defenses.proof_of_work import puzzle_for
+    from modelsteal.oracle.work import puzzle_for
 
     for target in (1, 5, 16, 100, 1000, 3 * 2**12, 12345, 2**20 + 7):
         parts, bits = puzzle_for(target)

@@ -28,8 +28,8 @@ from modelsteal.gateway.service import GatewayError, ServedModel
 from modelsteal.gateway.store import Store
 from modelsteal.oracle import Oracle
 from modelsteal.oracle.http import HTTPTransport
+from modelsteal.oracle.upstream import UpstreamVictim
 from modelsteal.victims import load_model_dir, save_model_dir, train_victim
-from modelsteal.victims.upstream import UpstreamVictim
 from tests.servers import create_key, free_port, gateway_server, kserve_server, stop, wait_until
 
 POLICY = """

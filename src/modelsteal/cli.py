@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -632,34 +631,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return str(value)
-
-
-def print_results(rows: Sequence[dict[str, Any]], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for head in ("victim", "attack", "queries", "seconds", "1−R_test", "1−R_unif", "TV (test)"):
-        table.add_column(head, justify="left" if head in ("victim", "attack") else "right")
-    for row in rows:
-        table.add_row(
-            str(row.get("victim", "")),
-            str(row["attack"]),
-            str(row["queries"]),
-            f"{row['seconds']:.2f}",
-            _fmt(row.get("fidelity_test")),
-            _fmt(row.get("fidelity_uniform")),
-            _fmt(row.get("tv_test")),
-        )
-    Console(width=120).print(table)
-
-
 #: what ``attack --json`` always holds; fidelity keys are null when nothing can judge the copy
 JSON_KEYS = (
     "attack",
@@ -822,6 +793,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     summary["evaluated"] = result.comparison is not None
     for key in JSON_KEYS:
         summary.setdefault(key, None)
+    from modelsteal.campaigns.tables import print_results
+
     print_results([summary], title)
     if result.comparison is None:
         print("fidelity not measured: pass --eval DIR, the model directory of the model the API serves")
@@ -844,7 +817,7 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
 
     from modelsteal.campaigns.experiment import eval_set_for, thief_pool
     from modelsteal.campaigns.tables import print_table
-    from modelsteal.defenses.evaluation import TARGET_FIDELITY, evaluate_tier, queries_to_target
+    from modelsteal.campaigns.defence_eval import TARGET_FIDELITY, evaluate_tier, queries_to_target
     from modelsteal.errors import InvalidInput
     from modelsteal.gateway.policy import Policy
     from modelsteal.progress import Reporter
@@ -1088,8 +1061,8 @@ def _upstream_model(args: argparse.Namespace) -> Any:
 
     from modelsteal.errors import InvalidInput
     from modelsteal.gateway.service import ServedModel
+    from modelsteal.oracle.upstream import UpstreamError, UpstreamVictim
     from modelsteal.victims.importing import load_classes, load_feature_space
-    from modelsteal.victims.upstream import UpstreamError, UpstreamVictim
 
     if args.protocol is None or args.feature_space is None:
         raise InvalidInput("--upstream needs --protocol NAME and --feature-space FILE (with a classes list)")

@@ -75,7 +75,9 @@ def same(a: Any, b: Any) -> bool:
 
 
 @pytest.mark.parametrize("name", ATTACKS.names())
-def test_attack_contract(name: str, victim_factory: Callable, theft_factory: Callable, tmp_path: Path) -> None:
+def test_attack_contract(
+    name: str, victim_factory: Callable, theft_factory: Callable, tmp_path: Path
+) -> None:
     cls = ATTACKS[name]
     victim, data, pool = contract_victim(name, victim_factory, theft_factory)
     options = {"pool": pool} if pool is not None else {}

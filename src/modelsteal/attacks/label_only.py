@@ -37,6 +37,7 @@ from sklearn.svm import SVC
 from modelsteal.attacks.base import AttackContext, ExtractionAttack
 from modelsteal.errors import AttackFailed, InvalidInput
 from modelsteal.oracle.info import ModelInfo
+from modelsteal.stolen.label_copy import LabelCopy
 from modelsteal.stolen.linear import StolenLinearModel
 from modelsteal.stolen.mlp import StolenMLP
 from modelsteal.victims.training import bounds_scaler
@@ -210,38 +211,6 @@ class _Retraining(ExtractionAttack):
             activation = info.details.get("activation", "relu")
             model = StolenMLP(hidden=self.hidden or int(sizes[0]), activation=activation, random_state=seed)
         return LabelCopy(Pipeline([("scale", bounds_scaler(info.feature_space)), ("model", model)])).fit(X, y)
-
-
-class LabelCopy:
-    """A trained copy whose ``predict_proba`` is one-hot when its model has none (SVC)."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    def fit(self, X: FloatArray, y: NDArray[np.int64]) -> LabelCopy:
-        self.pipeline.fit(X, y)
-        self.classes_ = np.asarray(self.pipeline.classes_)
-        return self
-
-    def predict(self, X: FloatArray) -> NDArray[Any]:
-        return np.asarray(self.pipeline.predict(X))
-
-    def predict_proba(self, X: FloatArray) -> FloatArray:
-        if hasattr(self.pipeline[-1], "predict_proba"):
-            return np.asarray(self.pipeline.predict_proba(X))
-        pred = self.pipeline.predict(X)
-        return np.asarray((pred[:, None] == self.classes_[None, :]).astype(np.float64))
-
-    def margin(self, X: FloatArray) -> FloatArray:
-        """How sure the copy is: top-1 minus top-2 probability, or |decision| for an SVM."""
-        model = self.pipeline[-1]
-        if hasattr(model, "decision_function") and not hasattr(model, "predict_proba"):
-            dec = self.pipeline.decision_function(X)
-            return np.asarray(
-                np.abs(dec) if dec.ndim == 1 else np.sort(dec, axis=1)[:, -1] - np.sort(dec, axis=1)[:, -2]
-            )
-        P = np.sort(self.predict_proba(X), axis=1)
-        return np.asarray(P[:, -1] - P[:, -2]) if P.shape[1] > 1 else np.ones(X.shape[0])
 
 
 class RetrainUniform(_Retraining):

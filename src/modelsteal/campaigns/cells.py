@@ -148,7 +148,7 @@ def _gateway(payload: dict[str, Any], store: Any) -> Any:
 def _remote(victim: dict[str, Any]) -> Any:
     import os
 
-    from modelsteal.campaigns.experiment import open_transport
+    from modelsteal.oracle.connect import open_transport
 
     params = victim["url"]
     env = params.get("api_key_env")

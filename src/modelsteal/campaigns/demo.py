@@ -27,7 +27,7 @@ from rich.console import Console
 
 from modelsteal.attacks import mlp_unknowns
 from modelsteal.campaigns.experiment import steal_model_dir
-from modelsteal.cli import print_results
+from modelsteal.campaigns.tables import print_results
 from modelsteal.datasets import load_csv, load_dataset
 from modelsteal.datasets.examples import write_loans_csv
 from modelsteal.datasets.thief import split_for_theft

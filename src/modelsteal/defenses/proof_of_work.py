@@ -54,89 +54,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from modelsteal.errors import APIRefusal, InvalidInput
-
-#: the header that carries a solution
-HEADER = "X-Proof-Of-Work"
-
-
-def leading_zero_bits(digest: bytes) -> int:
-    """How many zero bits ``digest`` starts with."""
-    bits = 0
-    for byte in digest:
-        if byte == 0:
-            bits += 8
-            continue
-        return bits + 8 - byte.bit_length()
-    return bits
-
-
-def _hash(seed: str, nonce: int) -> bytes:
-    return hashlib.sha256(seed.encode() + nonce.to_bytes(8, "little")).digest()
-
-
-#: a puzzle is cut into PARTS to 2·PARTS sub-puzzles: any expected work can be asked for
-#: within a few percent (not only powers of two), and the time a client spends varies far
-#: less (a sum of geometric draws has a spread of 1/sqrt(parts) of its mean)
-PARTS = 16
-
-
-def puzzle_for(work: float) -> tuple[int, int]:
-    """``(parts, part_bits)`` whose expected hashes ``parts · 2^part_bits`` are the fewest at least
-    ``work`` (at most a sixteenth over)."""
-    work = max(float(work), 1.0)
-    part_bits = max(0, math.floor(math.log2(work)) - int(math.log2(PARTS)))
-    parts = max(1, math.ceil(work / 2**part_bits - 1e-9))
-    return parts, part_bits
-
-
-def part_seeds(seed: str, parts: int) -> list[str]:
-    return [seed] if parts == 1 else [f"{seed}.{i}" for i in range(parts)]
-
-
-def solve(challenge: dict[str, Any]) -> tuple[str, int]:
-    """The header value that answers ``challenge``, and how many hashes it took."""
-    parts, bits = int(challenge["parts"]), int(challenge["part_bits"])
-    nonces, hashes = [], 0
-    for seed in part_seeds(str(challenge["seed"]), parts):
-        nonce = 0
-        while leading_zero_bits(_hash(seed, nonce)) < bits:
-            nonce += 1
-        nonces.append(str(nonce))
-        hashes += nonce + 1
-    return f"{challenge['id']}:{','.join(nonces)}", hashes
-
-
-@dataclass
-class WorkMeter:
-    """What a client spent on proofs of work: CPU seconds, hashes, puzzles solved."""
-
-    seconds: float = 0.0
-    hashes: int = 0
-    puzzles: int = 0
-    #: expected hashes of the puzzles solved: what the gateway credited
-    asked: float = 0.0
-    #: the challenge the last answer carried, to pay ahead with the next request
-    ahead: dict[str, Any] | None = None
-
-    def solve(self, challenge: dict[str, Any]) -> str:
-        started = time.process_time()
-        header, hashes = solve(challenge)
-        self.seconds += time.process_time() - started
-        self.hashes += hashes
-        self.puzzles += 1
-        self.asked += float(
-            challenge.get("hashes", int(challenge["parts"]) * 2 ** int(challenge["part_bits"]))
-        )
-        return header
-
-    def pay_ahead(self) -> str | None:
-        """The solution of the challenge the last answer carried (None when there is none, or it
-        expired: the gateway then asks again with a 428)."""
-        challenge, self.ahead = self.ahead, None
-        if challenge is None or float(challenge.get("expires", 0)) <= time.time():
-            return None
-        return self.solve(challenge)
-
+from modelsteal.oracle.work import HEADER, PARTS, leading_zero_bits, part_seeds, puzzle_for, puzzle_hash
 
 #: a new key's doubt share starts from PRIOR_SHARE over PRIOR_ROWS rows, so one doubtful
 #: row in a key's first small batch does not price it as a thief
@@ -145,9 +63,6 @@ PRIOR_ROWS = 20
 
 #: a key's credit is topped up to AHEAD times its usual batch price with each answer
 AHEAD = 3.0
-
-#: a request refused this many times in a row despite solved puzzles is given up
-MAX_ATTEMPTS = 3
 
 
 class ProofRefused(APIRefusal):
@@ -273,7 +188,7 @@ class ProofOfWork:
             )
         # a seed signed for another key (or made up) makes the nonces fail: they solve its seed
         for part_seed, nonce in zip(part_seeds(seed, parts), nonces, strict=True):
-            if not 0 <= nonce < 2**64 or leading_zero_bits(_hash(part_seed, nonce)) < part_bits:
+            if not 0 <= nonce < 2**64 or leading_zero_bits(puzzle_hash(part_seed, nonce)) < part_bits:
                 raise ProofRefused(
                     "proof_of_work_invalid",
                     "a nonce does not solve the challenge (or it was issued to another key)",

@@ -24,11 +24,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
 from modelsteal.errors import InvalidInput, codes_for
 from modelsteal.gateway.limiter import LimiterUnavailable
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import hash_key
+from modelsteal.oracle.work import HEADER as POW_HEADER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
 from modelsteal.defenses.proof_of_work import ProofOfWork, ProofRefused
 from modelsteal.defenses.transform_base import Transform
 from modelsteal.gateway.errors import GatewayError, limit_refusal
 from modelsteal.gateway.limiter import LimiterUnavailable
 from modelsteal.gateway.store import Client, LogEntry
 from modelsteal.oracle.answers import Answers, OutputMode, apply_output_mode, victim_answers
-from modelsteal.victims.upstream import UpstreamError
+from modelsteal.oracle.upstream import UpstreamError
+from modelsteal.oracle.work import HEADER as POW_HEADER
 
 if TYPE_CHECKING:
     from modelsteal.gateway.service import Gateway, ServedModel

@@ -46,9 +46,9 @@ from modelsteal.gateway.pipeline import (
 from modelsteal.gateway.policy import Policy, Tier
 from modelsteal.gateway.store import Client, LogEntry, Store
 from modelsteal.oracle.answers import Answers, OutputMode
+from modelsteal.oracle.upstream import UNPUBLISHED
 from modelsteal.victims.base import Victim
 from modelsteal.victims.model_dir import load_model_dir
-from modelsteal.victims.upstream import UNPUBLISHED
 
 __all__ = ["Gateway", "GatewayError", "Prediction", "ServedModel", "digest_rows", "limit_refusal"]
 

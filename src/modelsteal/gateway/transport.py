@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.defenses.proof_of_work import MAX_ATTEMPTS, WorkMeter
-from modelsteal.errors import Refused, WorkRequired
+from modelsteal.errors import Refused
 from modelsteal.gateway.service import Gateway, GatewayError
 from modelsteal.gateway.store import Client
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.oracle.wire import raise_for_error, rows_to_json
+from modelsteal.oracle.work import WorkMeter, with_work
 
 
 class GatewayTransport:
@@ -49,26 +49,22 @@ class GatewayTransport:
         )
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
-        proof = self.work.pay_ahead()
-        for attempt in range(MAX_ATTEMPTS + 1):
-            client = self._client()
+        def ask(proof: str | None) -> tuple[Answers, float]:
             try:
                 result = self.gateway.predict(
-                    client, self.model, rows_to_json(X), ip=self.ip, may_hold_bools=False, proof=proof
+                    self._client(), self.model, rows_to_json(X), ip=self.ip, may_hold_bools=False, proof=proof
                 )
-                self.work.ahead = result.challenge
-                return result.answers, result.cost
-            except GatewayError as err:
-                headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}
-                try:
-                    raise_for_error(err.status, err.body(), headers)  # the same mapping as over HTTP
-                except WorkRequired as work:
-                    if attempt == MAX_ATTEMPTS:
-                        raise
-                    proof = self.work.solve(work.challenge)
-                    continue
+            except GatewayError as err:  # the same mapping to the oracle's errors as over HTTP
+                raise_for_error(
+                    err.status,
+                    err.body(),
+                    {} if err.retry_after is None else {"retry-after": str(err.retry_after)},
+                )
                 raise  # pragma: no cover - raise_for_error raises for every refusal status
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.work.ahead = result.challenge
+            return result.answers, result.cost
+
+        return with_work(self.work, ask)
 
     def usage(self) -> dict[str, Any]:
         """The key's usage, as ``GET /v1/usage`` answers it over HTTP."""

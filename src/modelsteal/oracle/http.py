@@ -10,14 +10,14 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-from modelsteal.defenses.proof_of_work import HEADER as POW_HEADER
-from modelsteal.defenses.proof_of_work import MAX_ATTEMPTS, WorkMeter
-from modelsteal.errors import InvalidInput, Refused, WorkRequired
+from modelsteal.errors import InvalidInput, Refused
 from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle.answers import Answers
 from modelsteal.oracle.info import ModelInfo
 from modelsteal.oracle.protocols import WireProtocol
 from modelsteal.oracle.wire import answers_from_json, info_from_json, raise_for_error, rows_to_json
+from modelsteal.oracle.work import HEADER as POW_HEADER
+from modelsteal.oracle.work import WorkMeter, with_work
 
 
 def call_json(client: httpx.Client, method: str, url: str, headers: dict[str, str], **kwargs: Any) -> Any:
@@ -67,18 +67,12 @@ class HTTPTransport:
 
     def send(self, X: NDArray[np.float64]) -> tuple[Answers, float]:
         payload = {"instances": rows_to_json(X)}
-        headers = dict(self._headers)
-        proof = self.work.pay_ahead()
-        if proof is not None:
-            headers[POW_HEADER] = proof
-        for attempt in range(MAX_ATTEMPTS + 1):
-            try:
-                body = call_json(self._client, "POST", self.url + "/predict", headers, json=payload)
-                break
-            except WorkRequired as work:  # 428: solve the puzzle, send the same rows again
-                if attempt == MAX_ATTEMPTS:
-                    raise
-                headers[POW_HEADER] = self.work.solve(work.challenge)
+
+        def post(proof: str | None) -> Any:
+            headers = dict(self._headers) if proof is None else {**self._headers, POW_HEADER: proof}
+            return call_json(self._client, "POST", self.url + "/predict", headers, json=payload)
+
+        body = with_work(self.work, post)
         ahead = (body.get("proof_of_work") or {}).get("challenge")
         self.work.ahead = ahead if isinstance(ahead, dict) else None
         answers = answers_from_json(body, self.describe().n_classes)

@@ -92,7 +92,7 @@ class SplitTransport:
     @property
     def work(self) -> Any:
         """The proofs of work all the keys paid for (None when no API asked for any)."""
-        from modelsteal.defenses.proof_of_work import WorkMeter
+        from modelsteal.oracle.work import WorkMeter
 
         meters = [m for m in (getattr(t, "work", None) for t in self.transports) if m is not None]
         if not meters:

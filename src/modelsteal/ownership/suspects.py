@@ -43,7 +43,7 @@ def open_suspect(
     """An oracle onto ``target``, checked to take the owner's inputs and answer its classes."""
     classes = tuple(str(c) for c in owner.card["classes"])
     if target.startswith(("http://", "https://")):
-        from modelsteal.campaigns.experiment import open_transport
+        from modelsteal.oracle.connect import open_transport
 
         transport: Any = open_transport(
             target,

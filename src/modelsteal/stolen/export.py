@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput
+from modelsteal.victims.onnx_victim import onnx_session
 
 FloatArray = NDArray[np.float64]
 OPSET = 17
@@ -350,8 +351,8 @@ def _is_svm_without_proba(model: Any) -> bool:
 # ---------------------------------------------------------------------- entry points
 def to_onnx(model: Any, n_features: int) -> bytes:
     """The ONNX bytes of a stolen copy (see the module docstring for each family)."""
-    from modelsteal.attacks.label_only import LabelCopy
     from modelsteal.stolen.binned import StolenBinnedLinear
+    from modelsteal.stolen.label_copy import LabelCopy
     from modelsteal.stolen.linear import StolenLinearModel
     from modelsteal.stolen.mlp import StolenMLP
     from modelsteal.stolen.net import StolenNet
@@ -394,15 +395,6 @@ def export_onnx(model: Any, n_features: int, path: str | Path) -> Path:
     path.write_bytes(data)
     onnx_session(path)
     return path
-
-
-def onnx_session(path: str | Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def onnx_proba(path: str | Path, X: FloatArray) -> FloatArray:

@@ -25,6 +25,16 @@ PROBABILITY_NAMES = ("probabilities", "probability", "output_probability", "prob
 OUTPUT_KINDS = ("probabilities", "logits")
 
 
+def onnx_session(path: str | Path) -> Any:
+    """An onnxruntime session on one thread, on the CPU (a victim's or an exported copy's)."""
+    import onnxruntime as ort  # lazy: only ONNX victims and exports need it, and it is slow to import
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxVictim:
     """An ONNX classifier as a victim; ``predict_proba`` runs it with onnxruntime."""
 
@@ -41,8 +51,6 @@ class OnnxVictim:
         outputs: str = "probabilities",
         batch_size: int = 4096,
     ) -> None:
-        from modelsteal.stolen.export import onnx_session
-
         if outputs not in OUTPUT_KINDS:
             raise ModelDirError(f"outputs must be one of {', '.join(OUTPUT_KINDS)}")
         self.path = Path(path)

@@ -17,6 +17,8 @@ from numpy.typing import NDArray
 
 from modelsteal.errors import APIRefusal, InvalidInput, RateLimited, Refused
 from modelsteal.feature_space import FeatureSpace
+from modelsteal.oracle.http import HTTPTransport, ProtocolTransport
+from modelsteal.oracle.protocols import make_protocol
 
 #: how the transport's failure codes read at the gateway: (HTTP status, stable code)
 UPSTREAM_FAILURES: dict[str, str] = {
@@ -54,9 +56,6 @@ class UpstreamVictim:
         timeout: float = 10.0,
         client: Any = None,
     ) -> None:
-        from modelsteal.oracle.http import HTTPTransport, ProtocolTransport
-        from modelsteal.oracle.protocols import make_protocol
-
         if timeout <= 0:
             raise InvalidInput("--upstream-timeout must be a positive number of seconds")
         self.url = url
