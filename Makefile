@@ -1,4 +1,5 @@
-# Two commands: `make demo` and `make test`. Each creates .venv when it is missing.
+# `make demo`, `make test` (the everyday suite) and `make test-all` (everything, as CI runs it).
+# Each creates .venv when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test test-all lint typecheck imports lengths unit unit-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,16 +33,32 @@ demo: $(STAMP)
 	$(BIN)/python -m modelsteal.campaigns.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(UPSTREAM)/.installed
-	$(BIN)/python -m pytest -q
+# packages import only downwards (the layers contract in pyproject.toml)
+imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
-test: lint typecheck unit
+# no function in src/ over 60 lines (tools/long_functions.allow lists the older ones)
+lengths: $(STAMP)
+	$(BIN)/python tools/long_functions.py
+
+# the fast tests, on both cores: everything not marked e2e
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not e2e"
+
+# every test: the e2e ones bring up real servers (KServe, MLflow, Redis), the browser, Ray,
+# and run README's blocks as written
+unit-all: $(STAMP) $(UPSTREAM)/.installed
+	$(BIN)/python -m pytest -q -n 2
+
+test: lint typecheck imports lengths unit
+
+test-all: lint typecheck imports lengths unit-all
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/pip install -e ".[bench]"

@@ -46,10 +46,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
+from modelsteal.campaigns.defence_eval import TheftCell, describe_options, evaluate_tier, queries_to_target
 from modelsteal.campaigns.tables import print_table
 from modelsteal.datasets import load_dataset
 from modelsteal.datasets.thief import split_for_theft
-from modelsteal.campaigns.defence_eval import TheftCell, describe_options, evaluate_tier, queries_to_target
 from modelsteal.defenses.transforms import parse_transforms
 from modelsteal.metrics import EvalSet
 from modelsteal.oracle import OutputMode

@@ -227,6 +227,7 @@ def _done(db: Path) -> int:
         return 0
 
 
+@pytest.mark.e2e
 def test_a_run_killed_with_sigkill_resumes_and_ends_as_a_clean_run(tmp_path: Path) -> None:
     spec = grid(
         attacks={"retrain": {"attack": "retrain-uniform", "options": {"hidden": 40}}},
@@ -273,6 +274,7 @@ def test_a_run_killed_with_sigkill_resumes_and_ends_as_a_clean_run(tmp_path: Pat
     assert comparable(after) == comparable(CampaignStore(clean).rows())
 
 
+@pytest.mark.e2e
 def test_over_http_the_cells_measure_what_they_measure_in_process(tmp_path: Path) -> None:
     spec = grid(
         attacks={"eq": {"attack": "eq-softmax", "budgets": [65]}, "retrain": {"attack": "retrain-uniform"}},
@@ -297,6 +299,7 @@ def test_over_http_the_cells_measure_what_they_measure_in_process(tmp_path: Path
     )
 
 
+@pytest.mark.e2e
 def test_ray_runs_the_same_cells_to_the_same_results(tmp_path: Path) -> None:
     from modelsteal.campaigns.runner import RayExecutor  # Ray comes with the dev extra
 
@@ -437,6 +440,7 @@ def test_every_copy_is_verified_against_the_victims_independent_models(finished:
     assert exact and all(r.result["ownership"]["sac-m-labels"]["stolen"] for r in exact)
 
 
+@pytest.mark.e2e
 def test_the_report_renders_in_a_real_browser_offline(finished: Path, tmp_path: Path) -> None:
     """Debian's Chromium, driven by Playwright: no script error, nothing fetched but the file and
     data: addresses, every figure drawn, and a click on a column header sorts the table."""
@@ -479,6 +483,7 @@ def test_the_report_renders_in_a_real_browser_offline(finished: Path, tmp_path: 
         assert (tmp_path / "report.png").stat().st_size > 10_000, f"screenshot by {CHROMIUM}"
 
 
+@pytest.mark.e2e
 def test_report_writes_a_screenshot_from_the_command_line(finished: Path, tmp_path: Path) -> None:
     from tests.browser import browser_or_skip
 
@@ -516,6 +521,7 @@ def test_what_an_answer_tells_is_a_distribution_over_every_class() -> None:
     assert np.allclose(seen_distribution(top, 4), [[0.1, 0.6, 0.1, 0.2]])
 
 
+@pytest.mark.e2e
 def test_a_remote_victim_is_stolen_as_served_and_judged_on_its_eval_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

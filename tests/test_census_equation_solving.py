@@ -78,7 +78,7 @@ def test_near_points_deal_out_every_level() -> None:
         assert np.all(X[:, list(group.columns)].sum(axis=0) >= 1)  # 42 levels, 107 points: each one
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_census_victims_are_stolen_exactly_at_d_plus_one() -> None:
     """Binary and softmax: 5 seeds each, fidelity 1.0 at exactly d+1.
 

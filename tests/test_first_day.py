@@ -105,6 +105,7 @@ def test_2_no_test_writes_a_tracked_file() -> None:
 
 
 # ---------------------------------------------------------------------- 3: --wait
+@pytest.mark.e2e
 def test_3_a_batch_larger_than_a_rate_limit_is_split_and_waited_out(server: dict) -> None:
     key = new_key(server, "waiter", "tight")
     url = server["url"] + "/v1/models/iris-ovr"
@@ -116,6 +117,7 @@ def test_3_a_batch_larger_than_a_rate_limit_is_split_and_waited_out(server: dict
     assert usage(server, key)["rows"] == 8  # the 413 that made it split charged nothing
 
 
+@pytest.mark.e2e
 def test_3_a_limit_that_cannot_be_waited_out_exits_2(server: dict) -> None:
     key = new_key(server, "daily", "daily")
     url = server["url"] + "/v1/models/iris-ovr"
@@ -177,6 +179,7 @@ def test_5_a_csv_of_a_few_rows_gets_one_line(
 
 
 # ---------------------------------------------------------------------- 6: Redis down
+@pytest.mark.e2e
 def test_6_serve_refuses_to_start_without_its_redis(dirs: dict[str, Path], tmp_path: Path) -> None:
     dead = f"redis://127.0.0.1:{free_port()}"
     done = run_cli(
@@ -222,6 +225,7 @@ def test_6_redis_that_dies_later_gives_503_and_charges_nothing(
 
 
 # ---------------------------------------------------------------------- 7: unknown tier
+@pytest.mark.e2e
 def test_7_a_key_of_a_tier_the_policy_lacks_is_never_served_as_default(
     tmp_path: Path, dirs: dict[str, Path], victim_factory: Callable
 ) -> None:
@@ -299,6 +303,7 @@ def test_9_json_over_http_without_eval_holds_every_key(server: dict) -> None:
 
 
 # ---------------------------------------------------------------------- 10: port, bad HTTP
+@pytest.mark.e2e
 def test_10_a_busy_port_exits_2_before_serving(dirs: dict[str, Path], tmp_path: Path) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))

@@ -14,6 +14,8 @@ from modelsteal.gateway.store import Store
 from modelsteal.victims import save_model_dir
 from tests.servers import gateway_server, redis_server
 
+pytestmark = pytest.mark.e2e
+
 CLIENTS = 50
 REQUESTS_EACH = 8  # batch-1 requests: 400 rows asked
 QUOTA = 250

@@ -301,6 +301,7 @@ def test_http_transport_maps_refusals(served: dict) -> None:
     assert info.value.code == "invalid_key" and info.value.status == 401
 
 
+@pytest.mark.e2e
 def test_cli_attack_over_http(served: dict) -> None:
     import subprocess
     import sys
@@ -333,6 +334,7 @@ def test_cli_attack_over_http(served: dict) -> None:
     assert summary["cost"] == pytest.approx(65 * PRICE)
 
 
+@pytest.mark.e2e
 def test_an_answered_request_survives_a_kill(tmp_path: Path, served: dict) -> None:
     """SIGKILL right after the answer: the request is in the log and in the usage."""
     db = tmp_path / "kill.db"

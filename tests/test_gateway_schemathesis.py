@@ -17,7 +17,7 @@ from modelsteal.victims import save_model_dir
 from tests.servers import gateway_server
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_schemathesis_finds_no_server_error(tmp_path: Path, victim_factory: Callable) -> None:
     victim, data = victim_factory("digits", "softmax")
     model_dir = save_model_dir(victim, data, tmp_path / "digits", seed=0)

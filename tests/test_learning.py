@@ -100,6 +100,7 @@ def test_budget_past_the_pool_sends_counted_perturbed_copies(theft_factory: Call
     assert np.all(data.feature_space.contains(np.vstack([small, small])))
 
 
+@pytest.mark.e2e
 def test_learning_attacks_are_reproducible_and_record_history(theft_factory: Callable) -> None:
     victim, data, pool = theft_factory("digits")
     ev = EvalSet.build(victim, data.X_test, data.y_test, data.feature_space, n_uniform=0)
@@ -182,6 +183,7 @@ def test_learning_attack_through_the_gateway(theft_factory: Callable, tmp_path: 
     assert sum(row["rows"] for row in gateway.store.log(10_000) if row["status"] == 200) == 300
 
 
+@pytest.mark.e2e
 def test_cli_trains_a_held_out_victim_and_steals_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -217,6 +219,7 @@ def test_cli_trains_a_held_out_victim_and_steals_it(
     assert main(["attack", str(out), "--attack", "lowd-meek", "--pool", "patches", "--budget", "10"]) == 2
 
 
+@pytest.mark.e2e
 def test_learning_attack_over_http_is_flagged(tmp_path: Path, theft_factory: Callable) -> None:
     """Knockoff over a real loopback socket, against a gateway whose detectors watch it."""
     import httpx
@@ -257,6 +260,7 @@ def test_learning_attack_over_http_is_flagged(tmp_path: Path, theft_factory: Cal
     assert {a["detector"] for a in client["alarms"]} == {"unique_share"}
 
 
+@pytest.mark.e2e
 def test_semi_supervised_victim_is_stolen_too(theft_factory: Callable) -> None:
     """A victim its owner trained on 10% of the labels plus its own pseudo-labels."""
     from modelsteal.victims.training import test_accuracy, train_victim

@@ -248,6 +248,7 @@ def test_dawn_names_the_key_whose_answers_trained_the_copy(owner_dir: Path, tmp_
     assert not method.verify(evidence, Oracle(LocalTransport(independent)), null).stolen
 
 
+@pytest.mark.e2e
 def test_verify_over_http_counts_the_rows_the_suspects_api_logged(owner_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     with gateway_server([owner_dir], db) as (url, _):
@@ -326,6 +327,7 @@ def test_verify_command_prints_the_verdict_and_refuses_bad_input_in_one_line(
         assert len(err.splitlines()) == 1 and message in err, (argv, err)
 
 
+@pytest.mark.e2e
 def test_sac_w_convicts_api_copies_of_an_accurate_owner_by_its_mistakes(tmp_path: Path) -> None:
     """A plain digits CNN (95% accurate, 22 mistakes on its 450 public rows) and Knockoff copies
     made through its API. The copy bought with probabilities inherits its mistakes: SAC-w and
@@ -377,6 +379,7 @@ def test_sac_w_convicts_api_copies_of_an_accurate_owner_by_its_mistakes(tmp_path
         make_method("sac-w").prepare(replace(owner, y_public=None))
 
 
+@pytest.mark.e2e
 def test_the_entangled_watermark_survives_extraction_at_no_clean_cost(tmp_path: Path) -> None:
     """EWE on a digits CNN (60 epochs): clean accuracy within a point of the plain CNN of the
     same seed and epochs; a Knockoff copy bought with labels through the API answers most
@@ -417,6 +420,7 @@ def test_the_entangled_watermark_survives_extraction_at_no_clean_cost(tmp_path: 
     assert max(null.statistics) < 0.25  # no independent answers a quarter of the triggers so
 
 
+@pytest.mark.e2e
 def test_dataset_inference_catches_data_theft_from_the_command_line(
     memorising_owner_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

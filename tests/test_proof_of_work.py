@@ -233,6 +233,7 @@ def test_in_process_428_charges_nothing_and_the_transport_pays_in_cpu(
     assert result.notes["work_puzzles"] >= 1 and result.notes["work_seconds"] > 0
 
 
+@pytest.mark.e2e
 def test_over_http_the_attacker_solves_and_bad_proofs_get_428(
     tmp_path: Path, victim_factory: Callable
 ) -> None:

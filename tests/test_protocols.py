@@ -252,6 +252,7 @@ def _same_as_in_memory(result: object, reference: object) -> None:
 @pytest.mark.parametrize(
     ("protocol", "path"), [("tfserving", "/v1/models/digits"), ("oip", "/v2/models/digits")]
 )
+@pytest.mark.e2e
 def test_a_real_kserve_server_is_stolen_as_the_model_in_memory(
     digits_softmax: Path, protocol: str, path: str
 ) -> None:
@@ -264,6 +265,7 @@ def test_a_real_kserve_server_is_stolen_as_the_model_in_memory(
     _same_as_in_memory(result, reference)
 
 
+@pytest.mark.e2e
 def test_a_real_mlflow_scoring_server_is_stolen_as_the_model_in_memory(
     digits_softmax: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -299,6 +301,7 @@ def digits_mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_model_dir(victim, data, tmp_path_factory.mktemp("victim") / "digits-mlp", seed=0)
 
 
+@pytest.mark.e2e
 def test_the_missions_example_api_is_stolen_through_a_template(
     digits_mlp: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

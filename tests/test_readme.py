@@ -35,7 +35,8 @@ def test_readme_has_runnable_blocks() -> None:
         assert fence in ("", "sh", "python", "text", "yaml"), fence
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(1500)  # README's blocks run minutes of training; slow, not stuck, on a loaded machine
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     port = str(free_port())
     script = ["set -euo pipefail"]

@@ -18,6 +18,7 @@ from modelsteal.victims.training import pgd
 from modelsteal.victims.training import test_accuracy as accuracy_of
 
 
+@pytest.mark.e2e
 def test_dp_sgd_spends_the_asked_budget_records_it_and_costs_accuracy() -> None:
     data = load_dataset("digits")
     owned, _ = split_for_theft(data, random_state=0)
@@ -194,6 +195,7 @@ def test_train_embeds_an_entangled_watermark_and_refuses_a_bad_weight(
     assert "--watermark-snnl must lie in [0, 10]" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_dp_sgd_learns_a_pattern_watermark_but_not_random_triggers() -> None:
     """Under DP-SGD (ε = 8) the triggers join the private rows: the entangled watermark's
     patched rows, one shared pattern, are learned, while the trigger set's random labels, each

@@ -282,6 +282,7 @@ def test_mad_needs_its_model_and_turns_the_thiefs_gradient(digits: tuple) -> Non
                         assert (y @ M[i] @ w) / np.sqrt((y @ M[i] @ y) * (w @ M[i] @ w)) >= cos - 1e-9
 
 
+@pytest.mark.e2e
 def test_train_writes_outlier_exposure_and_misinformation_models_a_policy_serves(tmp_path: Path) -> None:
     import json
     import subprocess
@@ -356,6 +357,7 @@ def test_a_thief_who_knows_beta_and_gamma_undoes_reverse_sigmoid(digits: tuple) 
         InvertingTransport(aware, {"noise": {"sigma": 1.0}})
 
 
+@pytest.mark.e2e
 def test_defend_eval_plays_a_tier_against_thieves_and_refuses_bad_input(
     tmp_path: Path,
     victim_factory: Callable,  # type: ignore[type-arg]

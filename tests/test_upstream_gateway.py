@@ -32,6 +32,8 @@ from modelsteal.oracle.upstream import UpstreamVictim
 from modelsteal.victims import load_model_dir, save_model_dir, train_victim
 from tests.servers import create_key, free_port, gateway_server, kserve_server, stop, wait_until
 
+pytestmark = pytest.mark.e2e
+
 POLICY = """
 store_inputs: true
 tiers:

@@ -661,12 +661,11 @@ def _options(pairs: list[str], known: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-def _cmd_attack(args: argparse.Namespace) -> int:
+def _attack_options(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
+    """The attack's hyperparameters from ``--option`` and the flags that are short-hands for them."""
     from modelsteal.errors import InvalidInput
-    from modelsteal.progress import Reporter
     from modelsteal.registry import ATTACKS
 
-    cls = ATTACKS[args.attack]
     options: dict[str, Any] = _options(args.option, cls.param_names())
     if args.family:
         if args.attack != "equation-solving":
@@ -680,8 +679,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             if args.attack != "path-finding":
                 raise InvalidInput(f"--{key} goes with --attack path-finding")
             options[key] = getattr(args, key)
-    learning = cls.takes_pool
-    if (args.pool or args.pool_csv or args.strategy or args.labels_only) and not learning:
+    if (args.pool or args.pool_csv or args.strategy or args.labels_only) and not cls.takes_pool:
         learners = [name for name, c in ATTACKS.items() if c.takes_pool]
         raise InvalidInput(
             f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(learners)})"
@@ -693,6 +691,13 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         options[cls.strategy_param] = args.strategy
     if args.labels_only:
         options["labels_only"] = True
+    return options
+
+
+def _check_hyperparameter_flags(args: argparse.Namespace) -> None:
+    """``--steal-hyperparameters`` follows equation solving and needs the victim's training rows."""
+    from modelsteal.errors import InvalidInput
+
     if args.steal_hyperparameters:
         if args.attack not in ("equation-solving", "eq-logistic", "eq-softmax", "eq-ovr"):
             raise InvalidInput(
@@ -706,6 +711,17 @@ def _cmd_attack(args: argparse.Namespace) -> int:
             raise InvalidInput(f"--train-data {args.train_data} does not exist")
     elif args.train_data is not None or args.train_target is not None:
         raise InvalidInput("--train-data and --train-target go with --steal-hyperparameters")
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from modelsteal.errors import InvalidInput
+    from modelsteal.progress import Reporter
+    from modelsteal.registry import ATTACKS
+
+    cls = ATTACKS[args.attack]
+    options = _attack_options(args, cls)
+    learning = cls.takes_pool
+    _check_hyperparameter_flags(args)
     pool = args.pool or ("in-distribution" if learning and args.pool_csv is None else None)
     remote = args.target.startswith(("http://", "https://"))
     judge_dir = args.eval if remote else Path(args.target)
@@ -815,9 +831,9 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 def _cmd_defend_eval(args: argparse.Namespace) -> int:
     import itertools
 
+    from modelsteal.campaigns.defence_eval import TARGET_FIDELITY, evaluate_tier, queries_to_target
     from modelsteal.campaigns.experiment import eval_set_for, thief_pool
     from modelsteal.campaigns.tables import print_table
-    from modelsteal.campaigns.defence_eval import TARGET_FIDELITY, evaluate_tier, queries_to_target
     from modelsteal.errors import InvalidInput
     from modelsteal.gateway.policy import Policy
     from modelsteal.progress import Reporter
