@@ -35,6 +35,8 @@ from modelsteal.oracle.transports import SplitTransport
 from modelsteal.victims import save_model_dir
 
 BIG = ("100000000/day",)
+#: the fixed time the monitored gateways of these tests see (a Tuesday noon, UTC)
+NOON = 1_796_731_200.0
 
 
 def feed(state, X: np.ndarray, proba: np.ndarray, batch: int = 20) -> int | None:  # type: ignore[no-untyped-def]
@@ -127,7 +129,10 @@ def monitored(tmp_path: Path, victim, data, detection: DetectionConfig, **tier_k
     tiers = {"default": Tier("default", key_limits=BIG, ip_limits=BIG, **tier_kwargs)}
     policy = Policy(tiers=tiers, store_inputs=True, detection=detection)
     return Gateway(
-        [ServedModel("digits", victim, data.class_names)], policy=policy, store=Store(tmp_path / "gw.db")
+        [ServedModel("digits", victim, data.class_names)],
+        policy=policy,
+        store=Store(tmp_path / "gw.db"),
+        clock=lambda: NOON,  # detectors keep hourly buckets: a run that crosses an hour must not reset them
     )
 
 

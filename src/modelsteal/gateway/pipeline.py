@@ -253,7 +253,7 @@ class DetectorObserver(Observer):
             n_classes=len(call.served.class_names),
             X=call.X,
             proba=call.proba,
-            now=time.time(),
+            now=gateway.clock(),
         )
         call.alarms = gateway.act(events, call.client, call.rows)
 

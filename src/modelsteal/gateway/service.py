@@ -13,7 +13,7 @@ A refused request is logged with its status and stable code and charges nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,6 +95,7 @@ class Gateway:
         policy: Policy | None = None,
         store: Store,
         limiter: RowLimiter | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not models:
             raise ModelStealError("a gateway needs at least one model directory to serve")
@@ -105,6 +106,8 @@ class Gateway:
         self.policy = policy or Policy()
         self.store = store
         self.limiter = limiter or RowLimiter()
+        #: the time detectors see (their windows and periods); tests pass a fixed one
+        self.clock = clock
         self.metrics = GatewayMetrics()
         detection = self.policy.detection
         self.monitor: Monitor | None = Monitor(detection) if detection is not None else None
