@@ -78,6 +78,13 @@ def same(a: Any, b: Any) -> bool:
 def test_attack_contract(
     name: str, victim_factory: Callable, theft_factory: Callable, tmp_path: Path
 ) -> None:
+    check_attack_contract(name, victim_factory, theft_factory, tmp_path)
+
+
+def check_attack_contract(
+    name: str, victim_factory: Callable, theft_factory: Callable, tmp_path: Path
+) -> None:
+    """The whole contract for the attack registered as ``name`` (see the module doc)."""
     cls = ATTACKS[name]
     victim, data, pool = contract_victim(name, victim_factory, theft_factory)
     options = {"pool": pool} if pool is not None else {}

@@ -40,6 +40,7 @@ from typing import Any
 from modelsteal.catalog import MODEL_FAMILIES, POOL_KINDS
 from modelsteal.errors import InvalidInput, UnsupportedOracle
 from modelsteal.ownership.null import MIN_INDEPENDENTS
+from modelsteal.registry import OWNERSHIP_METHODS
 from modelsteal.yaml_files import read_yaml
 
 #: the policy of a remote victim's cells: whatever its own server enforces
@@ -62,18 +63,6 @@ TOP_FIELDS = {
     "description",
     "ownership",
 }
-#: ownership methods a cell can run on its copy (DAWN reads the API's own store: use `verify`)
-CELL_OWNERSHIP_METHODS = (
-    "sac-m",
-    "sac-m-labels",
-    "sac-m-tempered",
-    "sac-m-relative",
-    "sac-m-relative-labels",
-    "sac-w",
-    "sac-w-labels",
-    "sac-w-tempered",
-    "watermark",
-)
 #: what `train:` may hold besides the TrainOptions fields
 TRAIN_FIELDS = {"dataset", "family", "seed", "victim_rows", "labelled_rows", "options"}
 DEFAULT_N_UNIFORM = 2000
@@ -570,11 +559,12 @@ def _ownership(value: Any, victims: tuple[VictimSpec, ...], fail: Any) -> dict[s
     methods = value.get("methods") or ["sac-m-labels"]
     if not isinstance(methods, list):
         methods = [methods]
+    ready = [name for name, cls in OWNERSHIP_METHODS.items() if cls.campaign_ready]
     for m in methods:
-        if m not in CELL_OWNERSHIP_METHODS:
+        if m not in ready:
             raise fail(
                 "ownership.methods",
-                f"{m!r}: a cell verifies its copy with {', '.join(CELL_OWNERSHIP_METHODS)} "
+                f"{m!r}: a cell verifies its copy with {', '.join(ready)} "
                 "(DAWN reads the API's watermark store: run modelsteal verify --method dawn)",
             )
     families = value.get("families") or []

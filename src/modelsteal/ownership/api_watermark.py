@@ -174,6 +174,7 @@ class TriggerWatermark(OwnershipMethod):
     name: ClassVar[str] = "watermark"
     tail: ClassVar[Literal["high"]] = "high"
     needs: ClassVar[Literal["labels"]] = "labels"
+    campaign_ready = True
 
     def __init__(self, *, n_samples: int | None = None) -> None:
         self.n_samples = None if n_samples is None else whole_number("n_samples", n_samples)

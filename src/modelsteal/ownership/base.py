@@ -108,6 +108,11 @@ class OwnershipMethod(ABC):
     tail: ClassVar[Tail]
     #: what the suspect must answer with: ``labels`` (any API) or ``probabilities``
     needs: ClassVar[Literal["labels", "probabilities"]]
+    #: a campaign cell may verify its copy with it: the method needs only what a campaign's
+    #: owner directory holds (public rows, pool, watermark) and the copy's answers; not the
+    #: owner's private rows (dataset inference), an API's watermark store (DAWN), white-box
+    #: access (MinGD) or minutes of training (CAE)
+    campaign_ready: ClassVar[bool] = False
 
     @abstractmethod
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:

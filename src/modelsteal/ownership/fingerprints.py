@@ -149,6 +149,7 @@ class SampleCorrelation(OwnershipMethod):
     """
 
     tail: ClassVar[Literal["low"]] = "low"
+    campaign_ready = True
     #: the registry name's stem; variants add -relative, -tempered, -labels
     stem: ClassVar[str] = "sac-m"
     min_samples: ClassVar[int] = 2
