@@ -76,6 +76,11 @@ class Configurable:
         return tuple(p.name for p in _init_parameters(cls))
 
     @classmethod
+    def required_params(cls) -> tuple[str, ...]:
+        """The names ``__init__`` takes without a default."""
+        return tuple(p.name for p in _init_parameters(cls) if p.default is p.empty)
+
+    @classmethod
     def param_defaults(cls) -> dict[str, Any]:
         """The parameters that have a default, with it."""
         return {p.name: p.default for p in _init_parameters(cls) if p.default is not p.empty}

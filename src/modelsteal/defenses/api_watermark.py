@@ -127,7 +127,7 @@ class ApiWatermark(Transform):
         self.share = check_number("dawn", "share", share, low=0.0, high=0.5, open_low=True)
         self.store = WatermarkStore(self.store_path)
 
-    def params(self) -> dict[str, Any]:
+    def get_params(self) -> dict[str, Any]:
         return {"secret": self.secret, "store": self.store_path, "share": self.share}
 
     def selected(

@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput
 from modelsteal.feature_space import FeatureSpace
+from modelsteal.params import Configurable
 from modelsteal.registry import DETECTORS as DETECTOR_ROWS
 from modelsteal.row_limits import check_limit
 
@@ -146,8 +147,10 @@ class StreamState(ABC):
 
 
 @dataclass(frozen=True)
-class Detector(ABC):
-    """Configuration of one detector; ``stream`` makes the state of one stream."""
+class Detector(Configurable, ABC):
+    """Configuration of one detector; ``stream`` makes the state of one stream.
+
+    A frozen dataclass: its fields are its parameters (``get_params``, ``to_dict``)."""
 
     name: ClassVar[str] = "detector"
     action: str = "flag"
@@ -160,7 +163,7 @@ class Detector(ABC):
     def stream(self, space: FeatureSpace, n_classes: int) -> StreamState: ...
 
     def params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return self.get_params()
 
 
 def _scaled(X: FloatArray, space: FeatureSpace) -> FloatArray:

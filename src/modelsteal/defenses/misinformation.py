@@ -58,11 +58,12 @@ class AdaptiveMisinformation(Transform):
             self.model_path = None
             self.misinformation = model
 
+    def get_params(self) -> dict[str, Any]:
+        # the model as given: its directory, or the model itself when it came in memory
+        return {"tau": self.tau, "nu": self.nu, "model": self.model_path or self.misinformation}
+
     def params(self) -> dict[str, Any]:
         return {"tau": self.tau, "nu": self.nu, "model": self.model_path}
-
-    def __repr__(self) -> str:
-        return f"AdaptiveMisinformation(tau={self.tau!r}, nu={self.nu!r}, model={self.model_path!r})"
 
     def bind(self, victim: Any) -> AdaptiveMisinformation:
         mine, theirs = self.misinformation, victim

@@ -123,9 +123,6 @@ class PredictionPoisoning(Transform):
         self._gram: LogLikelihoodGram | None = None
         self._bound_to: Any = None
 
-    def params(self) -> dict[str, Any]:
-        return {"epsilon": self.epsilon, "argmax": self.argmax, "seed": self.seed}
-
     def bind(self, victim: Any) -> PredictionPoisoning:
         if self._bound_to is victim:  # already bound to this model: its surrogate is built
             return self

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelsteal.errors import InvalidInput
+from modelsteal.params import Configurable
 
 FloatArray = NDArray[np.float64]
 #: probabilities are clipped to this before a logarithm
@@ -46,8 +47,11 @@ def check_number(
     return float(value)
 
 
-class Transform(ABC):
+class Transform(Configurable, ABC):
     """Changes what a client sees; ``apply`` takes the model's probabilities for a batch.
+
+    Parameters are ``__init__``'s keyword arguments, kept under their own names
+    (:class:`~modelsteal.params.Configurable`); secrets are named in ``_secret_params``.
 
     A transform that needs the served model (a surrogate of its architecture, its input
     space) gets it through :meth:`bind`, once per served model, before the first answer.
@@ -63,8 +67,9 @@ class Transform(ABC):
     def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
         """What the client holding ``key`` sees for rows ``X`` whose probabilities are ``P``."""
 
-    @abstractmethod
-    def params(self) -> dict[str, Any]: ...
+    def params(self) -> dict[str, Any]:
+        """The parameters a policy file would hold for this transform (secrets left out)."""
+        return self.public_params()
 
     def bind(self, victim: Any) -> Transform:
         """This transform ready to answer for ``victim`` (itself when it needs no model)."""
@@ -72,7 +77,3 @@ class Transform(ABC):
 
     def to_dict(self) -> dict[str, Any]:
         return {self.name: self.params()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({args})"

@@ -68,6 +68,7 @@ class LogitNoise(Transform):
     name = "noise"
     keyed = True
     KINDS: ClassVar[tuple[str, ...]] = ("gaussian", "laplace")
+    _secret_params = frozenset({"secret"})
 
     def __init__(self, *, sigma: float, kind: str = "gaussian", secret: str = "modelsteal") -> None:
         self.sigma = check_number("noise", "sigma", sigma, low=0.0)
@@ -75,9 +76,6 @@ class LogitNoise(Transform):
             raise InvalidInput(f"noise: kind must be one of {', '.join(self.KINDS)}, not {kind!r}")
         self.kind = kind
         self.secret = str(secret)
-
-    def params(self) -> dict[str, Any]:
-        return {"sigma": self.sigma, "kind": self.kind}
 
     def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
         if self.sigma == 0.0:
@@ -104,9 +102,6 @@ class ReverseSigmoid(Transform):
     def __init__(self, *, beta: float, gamma: float) -> None:
         self.beta = check_number("reverse_sigmoid", "beta", beta, low=0.0, open_low=True)
         self.gamma = check_number("reverse_sigmoid", "gamma", gamma, low=0.0, open_low=True)
-
-    def params(self) -> dict[str, Any]:
-        return {"beta": self.beta, "gamma": self.gamma}
 
     def apply(self, P: FloatArray, X: FloatArray, key: str) -> FloatArray:
         P = np.asarray(P, dtype=np.float64)

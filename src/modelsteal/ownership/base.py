@@ -27,6 +27,7 @@ from modelsteal.feature_space import FeatureSpace
 from modelsteal.oracle import Oracle
 from modelsteal.oracle.answers import Answers
 from modelsteal.ownership.null import Mode, NullDistribution, Tail
+from modelsteal.params import Configurable
 from modelsteal.random import RandomState
 
 FloatArray = NDArray[np.float64]
@@ -99,8 +100,12 @@ class Verdict:
         return dict(self.__dict__)
 
 
-class OwnershipMethod(ABC):
-    """Turns a suspect's answers to the owner's queries into a statistic (see the module doc)."""
+class OwnershipMethod(Configurable, ABC):
+    """Turns a suspect's answers to the owner's queries into a statistic (see the module doc).
+
+    Parameters are ``__init__``'s keyword arguments, kept under their own names
+    (:class:`~modelsteal.params.Configurable`: ``get_params``, ``__repr__``, ``to_dict``).
+    """
 
     #: registry name
     name: ClassVar[str]
@@ -121,13 +126,6 @@ class OwnershipMethod(ABC):
     @abstractmethod
     def score(self, evidence: Evidence, answers: Answers) -> float:
         """The statistic of a suspect whose answers to ``evidence.X`` are ``answers``."""
-
-    def _params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({inner})"
 
     def calibrate(self, evidence: Evidence, independents: Sequence[Answers]) -> None:
         """Called by ``null_distribution`` with every independent's answers before any is

@@ -92,7 +92,7 @@ class ConferrableExamples(OwnershipMethod):
         self.references = whole_number("references", references)
         self.candidates = whole_number("candidates", candidates)
         self.epochs = whole_number("epochs", epochs)
-        self._on_trained = on_trained
+        self.on_trained = on_trained
 
     def _models(self, owner: Owner, rng: np.random.Generator) -> tuple[list[object], list[object]]:
         """The owner's surrogates (fitted to its labels) and references (to the true labels)."""
@@ -127,8 +127,8 @@ class ConferrableExamples(OwnershipMethod):
                     random_state=seed,
                 )
                 made[kind].append(net.fit(X[rows], labels[rows]))
-                if self._on_trained is not None:
-                    self._on_trained(f"{kind} {i + 1} of {count}")
+                if self.on_trained is not None:
+                    self.on_trained(f"{kind} {i + 1} of {count}")
         return made["surrogate"], made["reference"]
 
     def prepare(self, owner: Owner, *, random_state: RandomState = 0) -> Evidence:
