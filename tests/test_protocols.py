@@ -199,9 +199,9 @@ def test_bad_templates_name_the_fix(spec: dict, message: str) -> None:
 def test_unknown_protocol_and_misplaced_template() -> None:
     with pytest.raises(InvalidInput, match="choose one of"):
         make_protocol("grpc")
-    with pytest.raises(InvalidInput, match="needs --template"):
+    with pytest.raises(InvalidInput, match="needs `template`"):
         make_protocol("template")
-    with pytest.raises(InvalidInput, match="goes with --protocol template"):
+    with pytest.raises(InvalidInput, match="goes with `protocol` template"):
         make_protocol("mlflow", template="t.yaml")
     with pytest.raises(InvalidInput, match="not an image"):
         encode_png(np.zeros(4), SPACE)

@@ -93,7 +93,7 @@ def test_directories_we_did_not_write_are_refused(tmp_path: Path, setup: Callabl
 
 
 def test_family_and_data_mismatches_are_clear() -> None:
-    with pytest.raises(InvalidInput, match="use --model softmax"):
+    with pytest.raises(InvalidInput, match="use `family` softmax"):
         train_victim(load_dataset("iris"), "logreg")
     with pytest.raises(InvalidInput, match="image data set"):
         train_victim(load_dataset("iris"), "cnn")

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -1345,6 +1346,39 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+#: library parameters whose flag is not ``--NAME`` with dashes for underscores (the one table
+#: from a parameter an error names to the flag that sets it)
+FLAG_OF: dict[str, str] = {
+    "family": "--model",
+    "max_leaf_nodes": "--max-leaves",
+    "adversarial_eps": "--adversarial-training",
+    "eval_dir": "--eval",
+}
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every flag of ``parser`` and of its subcommands."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
+
+
+def as_flags(message: str, flags: set[str]) -> str:
+    """``message`` with each parameter it names in backticks (``errors.py``) turned into the flag
+    that sets it, when there is one."""
+
+    def flag(match: re.Match[str]) -> str:
+        name = match.group(1)
+        option = FLAG_OF.get(name, "--" + name.replace("_", "-"))
+        return option if option in flags else match.group(0)
+
+    return re.sub(r"`([a-z][a-z0-9_]*)`", flag, message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
@@ -1352,7 +1386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ModelStealError as exc:
-        print(f"modelsteal: error: {exc}", file=sys.stderr)
+        print(f"modelsteal: error: {as_flags(str(exc), _option_strings(parser))}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a file or folder the user named cannot be read or written
         where = f" {exc.filename}" if exc.filename else ""

@@ -1,8 +1,10 @@
 """One error tree for the whole toolkit.
 
 Every error a user can cause is a :class:`ModelStealError`; its message names the fix.
-The CLI prints that message on one line and exits with status 2; the gateway maps the
-same classes to HTTP status codes with a stable ``code``.
+A message names the parameter at fault in backticks (```hidden` must be at least 1``): the
+library's own name, which the CLI turns into its flag (``--hidden``) through one table
+(``cli.FLAG_OF``). The CLI prints the message on one line and exits with status 2; the
+gateway maps the same classes to HTTP status codes with a stable ``code``.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:
-            raise InvalidInput("--workers must be at least 1")
+            raise InvalidInput("`workers` must be at least 1")
         self.workers = workers
         self.startup_seconds = 0.0
         self._pool: ProcessPoolExecutor | None = None
@@ -192,21 +192,21 @@ def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> Non
     parsed = urlparse(address if "://" in address else f"ray://{address}")
     host, port = parsed.hostname, parsed.port
     if not host or not port:
-        raise InvalidInput(f"--address {address!r} is not HOST:PORT (or ray://HOST:PORT)")
+        raise InvalidInput(f"`address` {address!r} is not HOST:PORT (or ray://HOST:PORT)")
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return
     except OSError as exc:
         raise InvalidInput(
             f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with `ray start --head` "
-            "and pass its address, or drop --address to run a local Ray instance"
+            "and pass its address, or drop `address` to run a local Ray instance"
         ) from None
 
 
 def make_executor(name: str, *, workers: int, address: str | None = None) -> Executor:
     if name == "local":
         if address is not None:
-            raise InvalidInput("--address goes with --executor ray")
+            raise InvalidInput("`address` goes with `executor` ray")
         return LocalExecutor(workers)
     if name == "ray":
         return RayExecutor(workers, address)

@@ -32,10 +32,10 @@ def open_transport(
     if protocol == "modelsteal":
         if template is not None or feature_space is not None:
             raise InvalidInput(
-                "--template and --feature-space describe another server's API; ours describes itself"
+                "`template` and `feature_space` describe another server's API; ours describes itself"
             )
         if not api_key:
-            raise InvalidInput("an http:// target needs --api-key KEY (or $MODELSTEAL_API_KEY)")
+            raise InvalidInput("an http:// target needs `api_key` KEY (or $MODELSTEAL_API_KEY)")
         return HTTPTransport(url, api_key)
     wire = make_protocol(protocol, template=template)
     space = None
@@ -49,11 +49,11 @@ def open_transport(
         classes = classes or tuple(str(c) for c in judge.card["classes"])
     if space is None:
         raise InvalidInput(
-            f"a {protocol} server does not publish its inputs: pass --feature-space FILE (with a classes list), "
-            "or --eval DIR"
+            f"a {protocol} server does not publish its inputs: pass `feature_space` FILE (with a classes list), "
+            "or `eval_dir` DIR"
         )
     if classes is None:
         raise InvalidInput(
-            f"add the API's class names to {feature_space} as 'classes: [...]', or pass --eval DIR"
+            f"add the API's class names to {feature_space} as 'classes: [...]', or pass `eval_dir` DIR"
         )
     return ProtocolTransport(url, wire, feature_space=space, classes=tuple(classes), api_key=api_key)

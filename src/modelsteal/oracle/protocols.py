@@ -476,10 +476,10 @@ def make_protocol(name: str, *, template: str | Path | None = None, **options: A
     """The protocol called ``name`` (``template`` needs its file)."""
     if name == "template":
         if template is None:
-            raise InvalidInput("--protocol template needs --template FILE (request field, response paths)")
+            raise InvalidInput("`protocol` template needs `template` FILE (request field, response paths)")
         return TemplateProtocol.load(template)
     if template is not None:
-        raise InvalidInput("--template goes with --protocol template")
+        raise InvalidInput("`template` goes with `protocol` template")
     table: dict[str, type[WireProtocol]] = {
         "tfserving": TFServingProtocol,
         "oip": OpenInferenceProtocol,

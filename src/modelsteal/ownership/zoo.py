@@ -70,7 +70,7 @@ def build_zoo(
 ) -> list[Path]:
     """Train ``size`` independent models on the owner's held-out rows; returns their directories."""
     if not isinstance(size, int) or size < 1:
-        raise InvalidInput("--size must be a whole number >= 1")
+        raise InvalidInput("`size` must be a whole number >= 1")
     owner = load_model_dir(owner_dir)
     data = owner_split(owner)
     image = owner.feature_space.image_shape is not None

@@ -91,10 +91,10 @@ def check_writable(out: str | Path, *, overwrite: bool) -> Path:
     """Where a model directory may be written; without ``overwrite``, never over another one."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ModelDirError(f"{out} exists and is not a directory; pass a directory path to --out")
+        raise ModelDirError(f"{out} exists and is not a directory; pass a directory path to `out`")
     if not overwrite and out.is_dir() and any(out.iterdir()):
         what = "a model directory" if (out / "card.json").is_file() else "a directory that is not empty"
-        raise ModelDirError(f"{out} is {what}; choose another --out, or pass --force to replace it")
+        raise ModelDirError(f"{out} is {what}; choose another `out`, or pass `force` to replace it")
     return out
 
 

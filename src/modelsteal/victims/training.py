@@ -89,7 +89,7 @@ def outlier_rows(data: Dataset, kind: str, n: int, seed: int) -> NDArray[np.floa
     from modelsteal.datasets.thief import make_pool
 
     if kind not in OUTLIER_POOLS:
-        raise InvalidInput(f"--outlier-exposure takes one of {', '.join(OUTLIER_POOLS)}, not {kind!r}")
+        raise InvalidInput(f"`outlier_exposure` takes one of {', '.join(OUTLIER_POOLS)}, not {kind!r}")
     return make_pool(kind, data, n=n, random_state=10_007 + seed).X
 
 
@@ -104,14 +104,14 @@ def _sklearn_model(
     if family == "logreg":
         if n_classes != 2:
             raise InvalidInput(
-                f"logreg is binary and this data set has {n_classes} classes; use --model softmax or --model ovr"
+                f"logreg is binary and this data set has {n_classes} classes; use `family` softmax or `family` ovr"
             )
         return LogisticRegression(C=opts.C, max_iter=10_000), {}
     if family == "softmax":
         return LogisticRegression(C=opts.C, max_iter=10_000), {}
     if family == "ovr":
         if n_classes < 3:
-            raise InvalidInput("ovr needs three or more classes; for two classes use --model logreg")
+            raise InvalidInput("ovr needs three or more classes; for two classes use `family` logreg")
         return OneVsRestClassifier(LogisticRegression(C=opts.C, max_iter=10_000)), {}
     if family == "mlp":
         if opts.activation not in ACTIVATIONS:
@@ -119,7 +119,7 @@ def _sklearn_model(
                 f"unknown activation {opts.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
             )
         if opts.hidden < 1:
-            raise InvalidInput("--hidden must be at least 1")
+            raise InvalidInput("`hidden` must be at least 1")
         model = MLPClassifier(
             hidden_layer_sizes=(opts.hidden,),
             activation=opts.activation,
@@ -129,7 +129,7 @@ def _sklearn_model(
         return model, {"hidden_layer_sizes": [opts.hidden], "activation": opts.activation}
     if family == "tree":
         if opts.max_leaf_nodes < 2:
-            raise InvalidInput("--max-leaves must be at least 2")
+            raise InvalidInput("`max_leaf_nodes` must be at least 2")
         return DecisionTreeClassifier(max_leaf_nodes=opts.max_leaf_nodes, random_state=seed), {
             "max_leaf_nodes": opts.max_leaf_nodes
         }
@@ -159,7 +159,7 @@ def _cnn_architecture(space: FeatureSpace, n_classes: int, scale: int = 1) -> di
 def _train_cnn(data: Dataset, seed: int, opts: TrainOptions) -> TorchVictim:
     space = data.feature_space
     if space.image_shape is None or len(space.image_shape) != 2:
-        raise InvalidInput(f"--model cnn needs an image data set (digits, mnist5k); {data.name} is tabular")
+        raise InvalidInput(f"`family` cnn needs an image data set (digits, mnist5k); {data.name} is tabular")
     height, width = space.image_shape
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -408,8 +408,8 @@ def natural_trigger_set(
     n = data.X_train.shape[0]
     if n < 2 * opts.watermark_size:
         raise InvalidInput(
-            f"--watermark-triggers natural takes {opts.watermark_size} of the {n} training rows as triggers "
-            "and needs at least twice as many: lower --watermark-size"
+            f"`watermark_triggers` natural takes {opts.watermark_size} of the {n} training rows as triggers "
+            "and needs at least twice as many: lower `watermark_size`"
         )
     chosen = rng.choice(n, opts.watermark_size, replace=False)
     shift = rng.integers(1, data.n_classes, opts.watermark_size)  # never 0: never the true class
@@ -494,10 +494,10 @@ def _train_cnn_dp(
         except ValueError as exc:
             if "budget is too low" not in str(exc):
                 raise
-            other = " with --dp-accountant prv," if opts.dp_accountant == "rdp" else ""
+            other = " with `dp_accountant` prv," if opts.dp_accountant == "rdp" else ""
             raise InvalidInput(
                 f"no noise reaches ε = {opts.dp_epsilon} at δ = {opts.dp_delta} with the {opts.dp_accountant} "
-                f"accountant over {opts.epochs} epochs: train{other} or raise --dp-epsilon or --dp-delta"
+                f"accountant over {opts.epochs} epochs: train{other} or raise `dp_epsilon` or `dp_delta`"
             ) from None
         loss_fn = torch.nn.CrossEntropyLoss()
         private.train()
@@ -539,7 +539,7 @@ def _train_cnn_semi(data: Dataset, seed: int, opts: TrainOptions, labelled_share
     space = data.feature_space
     if space.image_shape is None or len(space.image_shape) != 2:
         raise InvalidInput(
-            f"--model cnn-semi needs an image data set (digits, mnist5k); {data.name} is tabular"
+            f"`family` cnn-semi needs an image data set (digits, mnist5k); {data.name} is tabular"
         )
     height, width = space.image_shape
     rng = np.random.default_rng(seed)
@@ -596,9 +596,9 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
     opts = options or TrainOptions()
     check_trainable(data)
     if not isinstance(opts.cnn_width, int) or opts.cnn_width < 1:
-        raise InvalidInput("--cnn-width must be a whole number >= 1")
+        raise InvalidInput("`cnn_width` must be a whole number >= 1")
     if opts.cnn_width != 1 and family not in ("cnn", "cnn-semi"):
-        raise InvalidInput("--cnn-width goes with --model cnn or cnn-semi")
+        raise InvalidInput("`cnn_width` goes with `family` cnn or cnn-semi")
     if family != "cnn" and (
         opts.outlier_exposure is not None
         or opts.misinformation
@@ -607,49 +607,47 @@ def train_victim(data: Dataset, family: str, *, seed: int = 0, options: TrainOpt
         or opts.watermark is not None
     ):
         raise InvalidInput(
-            "--outlier-exposure, --misinformation, --dp-epsilon, --adversarial-training and --watermark "
-            "go with --model cnn"
+            "`outlier_exposure`, `misinformation`, `dp_epsilon`, `adversarial_eps` and `watermark` "
+            "go with `family` cnn"
         )
     if opts.dp_epsilon is not None:
         if not opts.dp_epsilon > 0:
-            raise InvalidInput("--dp-epsilon must be a positive number (e.g. 8)")
+            raise InvalidInput("`dp_epsilon` must be a positive number (e.g. 8)")
         if not 0 < opts.dp_delta < 1:
-            raise InvalidInput("--dp-delta must lie in (0, 1), below 1/rows (e.g. 1e-5)")
+            raise InvalidInput("`dp_delta` must lie in (0, 1), below 1/rows (e.g. 1e-5)")
         if opts.dp_accountant not in DP_ACCOUNTANTS:
-            raise InvalidInput(f"--dp-accountant must be one of {', '.join(DP_ACCOUNTANTS)}")
+            raise InvalidInput(f"`dp_accountant` must be one of {', '.join(DP_ACCOUNTANTS)}")
         if opts.outlier_exposure is not None or opts.misinformation or opts.adversarial_eps is not None:
             raise InvalidInput(
-                "--dp-epsilon trains a plain classifier (with --watermark trigger or ewe at most); drop the "
+                "`dp_epsilon` trains a plain classifier (with `watermark` trigger or ewe at most); drop the "
                 "other training options"
             )
         if opts.watermark == "margin":
             raise InvalidInput(
-                "--watermark margin trains PGD points each step, outside DP-SGD's per-example accounting: "
-                "use --watermark trigger or ewe with --dp-epsilon"
+                "`watermark` margin trains PGD points each step, outside DP-SGD's per-example accounting: "
+                "use `watermark` trigger or ewe with `dp_epsilon`"
             )
     if opts.watermark is None and opts.watermark_triggers != "uniform":
-        raise InvalidInput("--watermark-triggers goes with --watermark trigger or margin")
+        raise InvalidInput("`watermark_triggers` goes with `watermark` trigger or margin")
     if opts.watermark is not None:
         if opts.watermark not in WATERMARKS:
-            raise InvalidInput(f"--watermark must be one of {', '.join(WATERMARKS)}")
+            raise InvalidInput(f"`watermark` must be one of {', '.join(WATERMARKS)}")
         if not isinstance(opts.watermark_size, int) or not 10 <= opts.watermark_size <= 10_000:
-            raise InvalidInput("--watermark-size must be a whole number from 10 to 10000")
+            raise InvalidInput("`watermark_size` must be a whole number from 10 to 10000")
         if not 0 < opts.watermark_margin < 1:
             raise InvalidInput("the watermark margin is a share of each feature's range in (0, 1)")
         if not 0 <= opts.watermark_snnl <= 10:
             raise InvalidInput(
-                "--watermark-snnl must lie in [0, 10] (0.5 by default; 0 drops the entanglement)"
+                "`watermark_snnl` must lie in [0, 10] (0.5 by default; 0 drops the entanglement)"
             )
         if opts.watermark_triggers not in WATERMARK_TRIGGERS:
-            raise InvalidInput(f"--watermark-triggers must be one of {', '.join(WATERMARK_TRIGGERS)}")
+            raise InvalidInput(f"`watermark_triggers` must be one of {', '.join(WATERMARK_TRIGGERS)}")
         if opts.watermark_triggers == "natural" and opts.watermark == "ewe":
             raise InvalidInput(
-                "--watermark ewe makes its own triggers (patched rows of one class); drop --watermark-triggers"
+                "`watermark` ewe makes its own triggers (patched rows of one class); drop `watermark_triggers`"
             )
     if opts.adversarial_eps is not None and not 0 < opts.adversarial_eps < 1:
-        raise InvalidInput(
-            "--adversarial-training EPS is a share of each feature's range in (0, 1), e.g. 0.1"
-        )
+        raise InvalidInput("`adversarial_eps` is a share of each feature's range in (0, 1), e.g. 0.1")
     if family == "cnn":
         return _train_cnn(data, seed, opts)
     if family == "cnn-semi":
@@ -691,7 +689,7 @@ def _train_binned(data: Dataset, family: str, model: ClassifierMixin, extraction
     from sklearn.preprocessing import KBinsDiscretizer
 
     if family not in ("logreg", "softmax"):
-        raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
+        raise InvalidInput("`feature_extraction` goes with `family` logreg or softmax")
     bins = parse_feature_extraction(extraction)
     space = data.feature_space
     numbers = [int(c) for c in space.continuous_columns if space.upper[c] > space.lower[c]]
