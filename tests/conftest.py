@@ -72,3 +72,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for line in NOT_RUN:
             terminalreporter.write_line(f"  {line}")
         terminalreporter.write_line(f"  to enable them: {ENABLE}")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (README's blocks, then the other e2e tests): on two workers a
+    long test that starts last keeps one core busy alone at the end of the run."""
+    items.sort(key=lambda item: (item.get_closest_marker("e2e") is None, "test_readme" not in item.nodeid))
