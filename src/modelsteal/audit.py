@@ -41,17 +41,8 @@ class AuditRow:
         return min(self.alarms, key=lambda a: a["query"]) if self.alarms else None
 
 
-def audit_log(
-    db: str | Path, *, config: DetectionConfig | None = None, model_dirs: list[str | Path] | None = None
-) -> list[AuditRow]:
-    """Every client of the log at ``db``, with the alarms a replay raises and from which query."""
-    path = Path(db)
-    if not path.exists():
-        raise InvalidInput(f"no database at {db}; pass the gateway's --db file")
-    victims: dict[str, Any] = {}
-    for d in model_dirs or []:
-        md = load_model_dir(d)
-        victims[str(md.card.get("name", Path(d).name))] = md.victim
+def _read_log(path: Path, db: str | Path) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    """The clients (created, tier), the answered rows of the query log, and what the models published."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         clients = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT name, created, tier FROM clients")}
@@ -71,6 +62,47 @@ def audit_log(
         raise InvalidInput(f"{db} is not a modelsteal gateway database: {exc}") from None
     finally:
         conn.close()
+    return clients, log, published
+
+
+def _batches(log: list[Any]) -> list[Any]:
+    """The logged batches with their inputs (and the probabilities the live detectors saw, if kept)."""
+    batches = []
+    for ts, client, ip, model, rows, answer, inputs, logged in log:
+        if inputs is None:
+            continue
+        X = np.frombuffer(inputs, dtype="<f8").reshape(int(rows), -1).copy()
+        seen = None if logged is None else np.frombuffer(logged, dtype="<f8").reshape(int(rows), -1).copy()
+        batches.append((ts, client, ip, model, X, answer, seen))
+    return batches
+
+
+def _replayed_proba(X: Any, answer: Any, seen: Any, served: Any) -> Any:
+    """What the detectors see for a logged batch: what they saw live, else the served model's
+    answer now, else what the client was shown."""
+    if seen is not None:
+        return seen
+    if served is not None:
+        return served.predict_proba(X)
+    shown = unpack_answers(answer)
+    if shown.probabilities is not None:
+        return shown.probabilities
+    k = int(shown.labels.max()) + 1 if shown.labels.size else 1
+    return np.eye(max(k, 2))[shown.labels]
+
+
+def audit_log(
+    db: str | Path, *, config: DetectionConfig | None = None, model_dirs: list[str | Path] | None = None
+) -> list[AuditRow]:
+    """Every client of the log at ``db``, with the alarms a replay raises and from which query."""
+    path = Path(db)
+    if not path.exists():
+        raise InvalidInput(f"no database at {db}; pass the gateway's `db` file")
+    victims: dict[str, Any] = {}
+    for d in model_dirs or []:
+        md = load_model_dir(d)
+        victims[str(md.card.get("name", Path(d).name))] = md.victim
+    clients, log, published = _read_log(path, db)
     if log and all(entry[6] is None for entry in log):
         raise InvalidInput("the log holds no inputs; serve with a policy that sets store_inputs: true")
     spaces: dict[str, FeatureSpace] = {
@@ -80,37 +112,19 @@ def audit_log(
     }
     for name, victim in victims.items():
         spaces.setdefault(name, victim.feature_space)
-    batches = []
-    for ts, client, ip, model, rows, answer, inputs, logged in log:
-        if inputs is None:
-            continue
-        X = np.frombuffer(inputs, dtype="<f8").reshape(int(rows), -1).copy()
-        seen = None if logged is None else np.frombuffer(logged, dtype="<f8").reshape(int(rows), -1).copy()
-        batches.append((ts, client, ip, model, X, answer, seen))
+    batches = _batches(log)
     for model in {b[3] for b in batches} - set(spaces):  # logs older than the models table
         data = np.vstack([b[4] for b in batches if b[3] == model])
         spaces[model] = FeatureSpace.from_data(np.nan_to_num(data))
     monitor = Monitor(config or DetectionConfig())
     report: dict[str, AuditRow] = {name: AuditRow(name) for name in clients}
     for ts, client, ip, model, X, answer, seen in batches:
-        served = victims.get(model)
-        if seen is not None:
-            proba = seen  # what the live detectors saw
-        elif served is not None:
-            proba = served.predict_proba(X)
-        else:
-            shown = unpack_answers(answer)
-            if shown.probabilities is not None:
-                proba = shown.probabilities
-            else:
-                k = int(shown.labels.max()) + 1 if shown.labels.size else 1
-                proba = np.eye(max(k, 2))[shown.labels]
-        created = clients.get(client, (0.0, ""))[0]
+        proba = _replayed_proba(X, answer, seen, victims.get(model))
         row = report.setdefault(client, AuditRow(client))
         before = row.rows
         events = monitor.observe(
             client=client,
-            created=created,
+            created=clients.get(client, (0.0, ""))[0],
             ip=ip or "",
             model=model,
             space=spaces[model],

@@ -15,7 +15,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from modelsteal.catalog import (
+    ACTIVATIONS,
+    MODEL_FAMILIES,
+    OUTPUT_KINDS,
+    POOL_KINDS,
+    PROTOCOLS,
+    WATERMARK_TRIGGERS,
+    WATERMARKS,
+)
 from modelsteal.errors import ModelStealError
+from modelsteal.registry import ATTACKS
 
 EXIT_USAGE = 2
 
@@ -39,18 +49,6 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from modelsteal import __version__
-    from modelsteal.catalog import (
-        ACTIVATIONS,
-        MODEL_FAMILIES,
-        OUTPUT_KINDS,
-        POOL_KINDS,
-        PROTOCOLS,
-        WATERMARK_TRIGGERS,
-        WATERMARKS,
-    )
-    from modelsteal.registry import ATTACKS
-
-    ATTACK_NAMES = ATTACKS.names()
 
     parser = _Parser(
         prog="modelsteal",
@@ -59,13 +57,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"modelsteal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    _add_datasets(sub)
+    _add_attacks(sub)
+    _add_example_csv(sub)
+    _add_train(sub)
+    _add_import(sub)
+    _add_audit(sub)
+    _add_detect_eval(sub)
+    _add_serve(sub)
+    _add_keys(sub)
+    _add_defend_eval(sub)
+    _add_zoo(sub)
+    _add_verify(sub)
+    _add_attack(sub)
+    from modelsteal.campaigns.commands import add_parsers as add_campaign_parsers
+
+    add_campaign_parsers(sub)
+    return parser
+
+
+def _add_datasets(sub: Any) -> None:
+    """``modelsteal datasets``."""
     sub.add_parser("datasets", help="list the bundled data sets")
+
+
+def _add_attacks(sub: Any) -> None:
+    """``modelsteal attacks``."""
     attacks = sub.add_parser("attacks", help="list the attacks")
     attacks.add_argument(
         "--details",
         action="store_true",
         help="also what each reads, the families it targets, its pool, strategies and parameters",
     )
+
+
+def _add_example_csv(sub: Any) -> None:
+    """``modelsteal example-csv``."""
     example = sub.add_parser(
         "example-csv", help="write a generated credit-risk CSV (text columns, missing cells) to try --csv on"
     )
@@ -73,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--rows", type=_positive_int, default=600)
     example.add_argument("--seed", type=_positive_int, default=0)
 
+
+def _add_train(sub: Any) -> None:
+    """``modelsteal train``: the data, the family and its knobs."""
     train = sub.add_parser("train", help="train a victim and write its model directory")
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a bundled data set (see `modelsteal datasets`)")
@@ -111,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="logreg/softmax: bin every number into K quantiles (default 10) before the model, as Amazon ML does",
     )
     train.add_argument(
+        "--victim-rows",
+        type=_positive_int,
+        help="train on this many training rows; the rest become the thief's in-distribution pool",
+    )
+    train.add_argument(
+        "--keep-private",
+        action="store_true",
+        help="keep the training rows in the model directory (private.npz, never served) for "
+        "verify --method dataset-inference",
+    )
+    _add_training_defences(train)
+    _add_watermark_options(train)
+
+
+def _add_training_defences(train: argparse.ArgumentParser) -> None:
+    """``train``'s defences trained into the model: outlier exposure, misinformation, DP-SGD, adversarial training."""
+    train.add_argument(
         "--outlier-exposure",
         metavar="POOL",
         choices=("patches", "uniform", "resized"),
@@ -143,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EPS",
         help="cnn: PGD adversarial training within an L-infinity radius of EPS times each feature's range",
     )
+
+
+def _add_watermark_options(train: argparse.ArgumentParser) -> None:
+    """``train``'s watermarks."""
     train.add_argument(
         "--watermark",
         choices=WATERMARKS,
@@ -177,18 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="--watermark ewe: weight of the soft-nearest-neighbour entanglement (default 0.5)",
     )
-    train.add_argument(
-        "--victim-rows",
-        type=_positive_int,
-        help="train on this many training rows; the rest become the thief's in-distribution pool",
-    )
-    train.add_argument(
-        "--keep-private",
-        action="store_true",
-        help="keep the training rows in the model directory (private.npz, never served) for "
-        "verify --method dataset-inference",
-    )
 
+
+def _add_import(sub: Any) -> None:
+    """``modelsteal import``."""
     imp = sub.add_parser(
         "import", help="your own model (.onnx, or scikit-learn saved with skops) as a model directory"
     )
@@ -213,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="the name the gateway serves it under (default: the directory's)")
     imp.add_argument("--force", action="store_true", help="replace --out if it exists")
 
+
+def _add_audit(sub: Any) -> None:
+    """``modelsteal audit``."""
     audit = sub.add_parser("audit", help="replay a gateway's query log through the detectors")
     audit.add_argument("--db", type=Path, required=True, help="the gateway's SQLite database")
     audit.add_argument(
@@ -224,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="served model directory (repeat): detectors see its probabilities",
     )
+
+
+def _add_detect_eval(sub: Any) -> None:
+    """``modelsteal detect-eval``."""
     evaluation = sub.add_parser(
         "detect-eval", help="every attack and honest clients through a monitored gateway"
     )
@@ -233,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--queries", type=_positive_int, default=1000, help="queries per benign client")
     evaluation.add_argument("--seed", type=_positive_int, default=0)
 
+
+def _add_serve(sub: Any) -> None:
+    """``modelsteal serve``."""
     serve = sub.add_parser("serve", help="serve model directories behind the defended gateway")
     serve.add_argument("dirs", nargs="*", type=Path, help="model directories to serve (by their names)")
     serve.add_argument(
@@ -275,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--durable", action="store_true", help="fsync the log on every request (survives power loss)"
     )
 
+
+def _add_keys(sub: Any) -> None:
+    """``modelsteal keys``."""
     keys = sub.add_parser("keys", help="create, revoke and list API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     create = keys_sub.add_parser("create", help="create a key and print it once")
@@ -294,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--db", type=Path, default=Path("modelsteal.db"), help="the gateway's SQLite file")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
 
+
+def _add_defend_eval(sub: Any) -> None:
+    """``modelsteal defend-eval``."""
     defend = sub.add_parser(
         "defend-eval",
         help="what a tier's answer-side defences cost honest users and leave thieves",
@@ -304,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     defend.add_argument(
         "--attack",
         action="append",
-        choices=ATTACK_NAMES,
+        choices=ATTACKS.names(),
         help="an attack to play (repeat); default: equation solving for linear models, knockoff and copycat",
     )
     defend.add_argument(
@@ -322,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defend.add_argument("--json", action="store_true", help="also print the results as one JSON line")
 
+
+def _add_zoo(sub: Any) -> None:
+    """``modelsteal zoo``."""
     zoo = sub.add_parser(
         "zoo", help="train independent models on the owner's held-out rows: the null of ownership tests"
     )
@@ -336,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.add_argument("--out", type=Path, help="where to write them (default OWNER/zoo)")
     zoo.add_argument("--seed", type=_positive_int, default=0)
 
+
+def _add_verify(sub: Any) -> None:
+    """``modelsteal verify``."""
     verify = sub.add_parser("verify", help="is a suspect model a copy of the owner's? a calibrated p-value")
     verify.add_argument("suspect", help="a model directory, a .onnx file, or an http:// model address")
     verify.add_argument("--owner", type=Path, required=True, help="the owner's model directory")
@@ -377,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--feature-space", type=Path, help="another server's inputs and classes")
     verify.add_argument("--json", action="store_true", help="also print the verdict as one JSON line")
 
+
+def _add_attack(sub: Any) -> None:
+    """``modelsteal attack``: the target, the attack and its budget."""
     attack = sub.add_parser("attack", help="steal a model and report fidelity")
     attack.add_argument("target", help="a model directory, or http://HOST:PORT/v1/models/NAME")
     attack.add_argument("--api-key", help="API key, for an http:// target (default: $MODELSTEAL_API_KEY)")
@@ -405,9 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument(
         "--attack",
         required=True,
-        choices=ATTACK_NAMES,
+        choices=ATTACKS.names(),
         metavar="NAME",
-        help=f"one of: {', '.join(ATTACK_NAMES)}",
+        help=f"one of: {', '.join(ATTACKS.names())}",
     )
     attack.add_argument("--budget", required=True, type=_positive_int, help="most queries (rows) to send")
     attack.add_argument("--seed", type=_positive_int, default=0)
@@ -416,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print one JSON object on the last line (fidelity keys are null without a judge: see README)",
     )
+    _add_published_options(attack)
+    _add_thief_options(attack)
+
+
+def _add_published_options(attack: argparse.ArgumentParser) -> None:
+    """``attack``: what the API may not publish, and how it answers."""
     attack.add_argument("--family", help="model family, when the API does not publish it")
     attack.add_argument("--activation", choices=ACTIVATIONS, help="mlp activation, when not published")
     attack.add_argument("--hidden", type=_positive_int, help="mlp hidden units, when not published")
@@ -432,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="path finding: use incomplete queries (default: when the API answers them)",
     )
+
+
+def _add_thief_options(attack: argparse.ArgumentParser) -> None:
+    """``attack``: the thief's data and options, export, hyperparameters, judging."""
     attack.add_argument(
         "--pool",
         choices=POOL_KINDS,
@@ -476,10 +554,6 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--epsilon", type=float, help="path finding: threshold precision (share of range)")
     attack.add_argument("--decimals", type=_positive_int, help="round returned probabilities")
     attack.add_argument("--n-uniform", type=_positive_int, default=10_000, help="uniform points for 1-R_unif")
-    from modelsteal.campaigns.commands import add_parsers as add_campaign_parsers
-
-    add_campaign_parsers(sub)
-    return parser
 
 
 def _cmd_campaign(args: argparse.Namespace) -> int:
@@ -529,8 +603,6 @@ def _cmd_attacks(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from modelsteal.registry import ATTACKS
-
     table = Table(title="Attacks")
     table.add_column("name")
     if args.details:  # imports every attack (torch included) to read what each class says
@@ -553,17 +625,11 @@ def _cmd_attacks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _training_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The data ``train`` learns from, and the rows ``--victim-rows`` holds out as the pool."""
     from modelsteal.datasets import load_csv, load_dataset
     from modelsteal.errors import InvalidInput
-    from modelsteal.victims import TrainOptions, save_model_dir, train_victim
-    from modelsteal.victims.model_dir import check_writable
-    from modelsteal.victims.training import test_accuracy
 
-    check_writable(args.out, overwrite=args.force)  # before minutes of training, not after
-    if args.watermark_margin is not None and args.watermark != "margin":
-        raise InvalidInput("--watermark-margin goes with --watermark margin")
-    _torch_single_thread()
     if args.csv is not None:
         if not args.target:
             raise InvalidInput("--csv needs --target COLUMN, the column to predict")
@@ -578,15 +644,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         data, held_out = split_for_theft(data, victim_rows=args.victim_rows, random_state=0)
         pool = (held_out.X, held_out.y, held_out.description)
-    if not args.C > 0:
-        raise InvalidInput("--C must be a positive number")
-    if args.feature_extraction is not None:
-        from modelsteal.victims.training import parse_feature_extraction
+    return data, pool
 
-        parse_feature_extraction(args.feature_extraction)  # before the data are read
-        if args.model not in ("logreg", "softmax"):
-            raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
-    options = TrainOptions(
+
+def _train_options(args: argparse.Namespace) -> Any:
+    """``train``'s flags as :class:`TrainOptions`."""
+    from modelsteal.victims import TrainOptions
+
+    return TrainOptions(
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
         dp_accountant=args.dp_accountant,
@@ -608,6 +673,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         cnn_width=args.cnn_width,
     )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from modelsteal.errors import InvalidInput
+    from modelsteal.victims import save_model_dir, train_victim
+    from modelsteal.victims.model_dir import check_writable
+    from modelsteal.victims.training import test_accuracy
+
+    check_writable(args.out, overwrite=args.force)  # before minutes of training, not after
+    if args.watermark_margin is not None and args.watermark != "margin":
+        raise InvalidInput("--watermark-margin goes with --watermark margin")
+    _torch_single_thread()
+    data, pool = _training_data(args)
+    if not args.C > 0:
+        raise InvalidInput("--C must be a positive number")
+    if args.feature_extraction is not None:
+        from modelsteal.victims.training import parse_feature_extraction
+
+        parse_feature_extraction(args.feature_extraction)  # before the data are read
+        if args.model not in ("logreg", "softmax"):
+            raise InvalidInput("--feature-extraction goes with --model logreg or softmax")
+    options = _train_options(args)
     victim = train_victim(data, args.model, seed=args.seed, options=options)
     if args.victim_rows is not None:
         victim.details["victim_rows"] = args.victim_rows
@@ -665,7 +752,6 @@ def _options(pairs: list[str], known: tuple[str, ...]) -> dict[str, Any]:
 def _attack_options(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
     """The attack's hyperparameters from ``--option`` and the flags that are short-hands for them."""
     from modelsteal.errors import InvalidInput
-    from modelsteal.registry import ATTACKS
 
     options: dict[str, Any] = _options(args.option, cls.param_names())
     if args.family:
@@ -714,32 +800,97 @@ def _check_hyperparameter_flags(args: argparse.Namespace) -> None:
         raise InvalidInput("--train-data and --train-target go with --steal-hyperparameters")
 
 
-def _cmd_attack(args: argparse.Namespace) -> int:
+def _check_export(args: argparse.Namespace, judge_dir: Path | None) -> None:
+    """``--export`` is checked before a query is sent."""
     from modelsteal.errors import InvalidInput
+
+    if args.export is None:
+        return
+    if args.export.suffix != ".onnx":
+        from modelsteal.victims.model_dir import check_writable
+
+        if judge_dir is None:
+            raise InvalidInput(
+                "--export DIR writes a model directory, which needs rows to judge copies: pass --eval DIR, "
+                "or export to FILE.onnx"
+            )
+        check_writable(args.export, overwrite=False)
+    elif args.export.exists():
+        raise InvalidInput(f"{args.export} exists; choose another file name")
+
+
+def _steal_remote(
+    args: argparse.Namespace, options: dict[str, Any], pool: str | None, hooks: dict[str, Any]
+) -> tuple[Any, str | None, str | None, str]:
+    """The attack against an http:// target: the result, the model's name and family, a title."""
+    from modelsteal.campaigns.experiment import steal_url
+    from modelsteal.errors import InvalidInput
+
+    api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
+    if args.output_mode != "probabilities" or args.decimals is not None:
+        raise InvalidInput("--output-mode and --decimals shape an in-memory API; a server's policy sets them")
+    result, name, family = steal_url(
+        args.target,
+        api_key,
+        args.attack,
+        budget=args.budget,
+        seed=args.seed,
+        options=options,
+        eval_dir=args.eval,
+        n_uniform=args.n_uniform,
+        wait=args.wait,
+        max_wait=args.max_wait,
+        pool=pool,
+        pool_csv=args.pool_csv,
+        hooks=hooks,
+        protocol=args.protocol,
+        template=args.template,
+        feature_space=args.feature_space,
+    )
+    return result, name, family, f"{name}: {family or 'model'} at {args.target}"
+
+
+def _steal_local(
+    args: argparse.Namespace, options: dict[str, Any], pool: str | None, hooks: dict[str, Any]
+) -> tuple[Any, str | None, str | None, str]:
+    """The attack against a model directory, answering in the asked output mode."""
+    from modelsteal.campaigns.experiment import steal_model_dir
+    from modelsteal.errors import InvalidInput
+    from modelsteal.oracle import OutputMode
+    from modelsteal.victims import read_card
+
+    if args.eval is not None:
+        raise InvalidInput("--eval judges an http:// attack; a model directory judges itself")
+    if args.protocol != "modelsteal" or args.template or args.feature_space:
+        raise InvalidInput("--protocol, --template and --feature-space go with an http:// target")
+    card = read_card(args.target)
+    mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
+    result = steal_model_dir(
+        args.target,
+        args.attack,
+        budget=args.budget,
+        seed=args.seed,
+        options=options,
+        output_mode=mode,
+        n_uniform=args.n_uniform,
+        pool=pool,
+        pool_csv=args.pool_csv,
+        hooks=hooks,
+    )
+    name, family = card.get("name"), card.get("family")
+    return result, name, family, f"{name}: {family} on {card.get('dataset')}"
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
     from modelsteal.progress import Reporter
-    from modelsteal.registry import ATTACKS
 
     cls = ATTACKS[args.attack]
     options = _attack_options(args, cls)
-    learning = cls.takes_pool
     _check_hyperparameter_flags(args)
-    pool = args.pool or ("in-distribution" if learning and args.pool_csv is None else None)
+    pool = args.pool or ("in-distribution" if cls.takes_pool and args.pool_csv is None else None)
     remote = args.target.startswith(("http://", "https://"))
     judge_dir = args.eval if remote else Path(args.target)
-    if args.export is not None:  # checked before a query is sent
-        if args.export.suffix != ".onnx":
-            from modelsteal.victims.model_dir import check_writable
-
-            if judge_dir is None:
-                raise InvalidInput(
-                    "--export DIR writes a model directory, which needs rows to judge copies: pass --eval DIR, "
-                    "or export to FILE.onnx"
-                )
-            check_writable(args.export, overwrite=False)
-        elif args.export.exists():
-            raise InvalidInput(f"{args.export} exists; choose another file name")
-    name: str | None
-    family: str | None
+    _check_export(args, judge_dir)
     reporter = Reporter()
     with reporter.stage(f"stealing {args.target} with {args.attack}", total=args.budget) as stage:
 
@@ -752,66 +903,24 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
         hooks: dict[str, Any] = {"on_sent": stage.advance, "on_wait": waited}
         _torch_single_thread()
-        if remote:
-            from modelsteal.campaigns.experiment import steal_url
+        steal = _steal_remote if remote else _steal_local
+        result, name, family, title = steal(args, options, pool, hooks)
+    _report_attack(args, result, name, family, title, judge_dir)
+    return 0
 
-            api_key = args.api_key or os.environ.get("MODELSTEAL_API_KEY")
-            if args.output_mode != "probabilities" or args.decimals is not None:
-                raise InvalidInput(
-                    "--output-mode and --decimals shape an in-memory API; a server's policy sets them"
-                )
-            result, name, family = steal_url(
-                args.target,
-                api_key,
-                args.attack,
-                budget=args.budget,
-                seed=args.seed,
-                options=options,
-                eval_dir=args.eval,
-                n_uniform=args.n_uniform,
-                wait=args.wait,
-                max_wait=args.max_wait,
-                pool=pool,
-                pool_csv=args.pool_csv,
-                hooks=hooks,
-                protocol=args.protocol,
-                template=args.template,
-                feature_space=args.feature_space,
-            )
-            title = f"{name}: {family or 'model'} at {args.target}"
-        else:
-            from modelsteal.campaigns.experiment import steal_model_dir
-            from modelsteal.oracle import OutputMode
-            from modelsteal.victims import read_card
 
-            if args.eval is not None:
-                raise InvalidInput("--eval judges an http:// attack; a model directory judges itself")
-            if args.protocol != "modelsteal" or args.template or args.feature_space:
-                raise InvalidInput("--protocol, --template and --feature-space go with an http:// target")
-            card = read_card(args.target)
-            mode = OutputMode(args.output_mode, k=max(args.top_k, 1), decimals=args.decimals)
-            result = steal_model_dir(
-                args.target,
-                args.attack,
-                budget=args.budget,
-                seed=args.seed,
-                options=options,
-                output_mode=mode,
-                n_uniform=args.n_uniform,
-                pool=pool,
-                pool_csv=args.pool_csv,
-                hooks=hooks,
-            )
-            name, family = card.get("name"), card.get("family")
-            title = f"{name}: {family} on {card.get('dataset')}"
+def _report_attack(
+    args: argparse.Namespace, result: Any, name: str | None, family: str | None, title: str, judge_dir: Any
+) -> None:
+    """The results table, what the attack noticed, the stolen hyperparameters, the export, the JSON."""
+    from modelsteal.campaigns.tables import print_results
+
     summary = result.summary()
     summary["victim"] = name
     summary["family"] = family
     summary["evaluated"] = result.comparison is not None
     for key in JSON_KEYS:
         summary.setdefault(key, None)
-    from modelsteal.campaigns.tables import print_results
-
     print_results([summary], title)
     if result.comparison is None:
         print("fidelity not measured: pass --eval DIR, the model directory of the model the API serves")
@@ -826,32 +935,19 @@ def _cmd_attack(args: argparse.Namespace) -> int:
         print(f"stolen copy written to {summary['export']}")
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=float))
-    return 0
 
 
-def _cmd_defend_eval(args: argparse.Namespace) -> int:
-    import itertools
-
-    from modelsteal.campaigns.defence_eval import TARGET_FIDELITY, evaluate_tier, queries_to_target
-    from modelsteal.campaigns.experiment import eval_set_for, thief_pool
-    from modelsteal.campaigns.tables import print_table
+def _defend_eval_attacks(args: argparse.Namespace, model_dir: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The attacks ``defend-eval`` plays (by default what fits the family), each with its pool."""
+    from modelsteal.campaigns.experiment import thief_pool
     from modelsteal.errors import InvalidInput
-    from modelsteal.gateway.policy import Policy
-    from modelsteal.progress import Reporter
-    from modelsteal.registry import ATTACKS
-    from modelsteal.victims.model_dir import load_model_dir
 
-    policy = Policy.load(args.policy)  # a bad policy or tier fails before anything is loaded
-    tier = policy.tier(args.tier)
-    _torch_single_thread()
-    model_dir = load_model_dir(args.target)
     family = str(model_dir.card.get("family"))
     names = args.attack or [
         *(["equation-solving"] if family in ("logreg", "softmax", "ovr") else []),
         "knockoff",
         "copycat",
     ]
-    budgets = sorted(set(args.budget or [250, 1000]))
     attacks: list[tuple[str, dict[str, Any]]] = []
     for name in names:
         options: dict[str, Any] = {}
@@ -867,8 +963,23 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
     if args.pool is not None and not any(ATTACKS[n].takes_pool for n in names):
         learners = [name for name, c in ATTACKS.items() if c.takes_pool]
         raise InvalidInput(f"--pool goes with a learning attack ({', '.join(learners)})")
+    return attacks
+
+
+def _cmd_defend_eval(args: argparse.Namespace) -> int:
+    from modelsteal.campaigns.defence_eval import evaluate_tier
+    from modelsteal.campaigns.experiment import eval_set_for
+    from modelsteal.gateway.policy import Policy
+    from modelsteal.progress import Reporter
+    from modelsteal.victims.model_dir import load_model_dir
+
+    policy = Policy.load(args.policy)  # a bad policy or tier fails before anything is loaded
+    tier = policy.tier(args.tier)
+    _torch_single_thread()
+    model_dir = load_model_dir(args.target)
+    budgets = sorted(set(args.budget or [250, 1000]))
+    attacks = _defend_eval_attacks(args, model_dir)
     transforms = list(tier.transforms)  # evaluate_tier binds them to the model
-    described = ", ".join(f"{t.name} {t.params()}" for t in tier.transforms) or "no transform"
     reporter = Reporter()
     total = len(attacks) * len(budgets) * 3
     with reporter.stage(f"playing {len(attacks)} attacks against tier {tier.name}", total=total) as stage:
@@ -883,6 +994,39 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
             aware=args.aware,
             on_cell=lambda _: stage.advance(1),
         )
+    _report_defend_eval(args, model_dir, tier, attacks, budgets, honest, cells)
+    return 0
+
+
+def _reach(attacks: list[tuple[str, dict[str, Any]]], cells: list[Any]) -> dict[str, tuple[Any, Any]]:
+    """Each thief's queries to the target fidelity, without and with the tier's defences."""
+    import itertools
+
+    from modelsteal.campaigns.defence_eval import queries_to_target
+
+    reach = {}
+    for (name, _), thief in itertools.product(attacks, ("naive", "inverting")):
+        if any(c.attack == name and c.thief == thief for c in cells):
+            plain_q = queries_to_target(cells, name, thief, defended=False)
+            defended_q = queries_to_target(cells, name, thief, defended=True)
+            reach[f"{name}{' (inverting)' if thief == 'inverting' else ''}"] = (plain_q, defended_q)
+    return reach
+
+
+def _report_defend_eval(
+    args: argparse.Namespace,
+    model_dir: Any,
+    tier: Any,
+    attacks: list[tuple[str, dict[str, Any]]],
+    budgets: list[int],
+    honest: Any,
+    cells: list[Any],
+) -> None:
+    """What the tier costs honest users, what thieves reach, the queries to 90% (and the JSON)."""
+    from modelsteal.campaigns.defence_eval import TARGET_FIDELITY
+    from modelsteal.campaigns.tables import print_table
+
+    described = ", ".join(f"{t.name} {t.params()}" for t in tier.transforms) or "no transform"
     title = f"{model_dir.card.get('name')}: tier {tier.name} ({described}; output {tier.output.to_dict()})"
     honest_rows = [
         [
@@ -897,29 +1041,23 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
         ["answer TV", "labels kept", "ECE plain → defended", "transform µs/row"],
         honest_rows,
     )
-    rows = []
-    for c in cells:
-        rows.append(
-            [
-                c.attack + (" (inverting)" if c.thief == "inverting" else ""),
-                str(c.budget),
-                f"{100 * c.fidelity_plain:.1f}%",
-                f"{100 * c.fidelity_defended:.1f}%",
-                f"{c.tv_defended:.3f}",
-                "–" if c.accuracy_defended is None else f"{100 * c.accuracy_defended:.1f}%",
-            ]
-        )
+    rows = [
+        [
+            c.attack + (" (inverting)" if c.thief == "inverting" else ""),
+            str(c.budget),
+            f"{100 * c.fidelity_plain:.1f}%",
+            f"{100 * c.fidelity_defended:.1f}%",
+            f"{c.tv_defended:.3f}",
+            "–" if c.accuracy_defended is None else f"{100 * c.accuracy_defended:.1f}%",
+        ]
+        for c in cells
+    ]
     print_table(
         f"{title}: thieves (test fidelity without and with the tier's defences)",
         ["attack", "budget", "fidelity plain", "fidelity defended", "TV defended", "copy accuracy"],
         rows,
     )
-    reach = {}
-    for (name, _), thief in itertools.product(attacks, ("naive", "inverting")):
-        if any(c.attack == name and c.thief == thief for c in cells):
-            plain_q = queries_to_target(cells, name, thief, defended=False)
-            defended_q = queries_to_target(cells, name, thief, defended=True)
-            reach[f"{name}{' (inverting)' if thief == 'inverting' else ''}"] = (plain_q, defended_q)
+    reach = _reach(attacks, cells)
     for label, (plain_q, defended_q) in reach.items():
         print(
             f"{label}: {100 * TARGET_FIDELITY:.0f}% fidelity at {plain_q or f'> {budgets[-1]}'} queries plain, "
@@ -935,7 +1073,6 @@ def _cmd_defend_eval(args: argparse.Namespace) -> int:
             "queries_to_90": {k: {"plain": p, "defended": d} for k, (p, d) in reach.items()},
         }
         print(json.dumps(out, sort_keys=True, default=float))
-    return 0
 
 
 def _steal_hyperparameters(result: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -1278,6 +1415,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         verdict = method.verify(evidence, suspect, null, alpha=args.alpha, mode=args.null)
     finally:
         suspect.transport.close()
+    _print_verdict(args, owner_dir, verdict, null)
+    return 0
+
+
+def _print_verdict(args: argparse.Namespace, owner_dir: Any, verdict: Any, null: Any) -> None:
+    """The verdict in words, the statistic against the independents, and each method's details."""
     word = "a copy" if verdict.stolen else "not shown to be a copy"
     print(
         f"{args.suspect}: {word} of {owner_dir.card.get('name')} by {verdict.method} "
@@ -1317,7 +1460,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             print(f"white box: no query sent; the suspect's gradients read by {d['gradients']}")
     if args.json:
         print(json.dumps({**verdict.to_dict(), "suspect": args.suspect}, sort_keys=True, default=float))
-    return 0
 
 
 def _torch_single_thread() -> None:

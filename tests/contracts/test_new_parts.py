@@ -197,6 +197,7 @@ def test_a_new_part_is_one_class_and_one_row(
     assert [r.status for r in rows] == ["done"], [r.error for r in rows]
     result = rows[0].result
     assert result["queries"] == 30  # the attack's share of its budget, exactly
+    assert result["params"] == {"share": 0.5}  # the cell records how the attack was configured
     assert "big_batches" in result["alarms"]  # the detector watched the thief's batches
     verdict = result["ownership"]["agreement"]
     assert "error" not in verdict and verdict["queries"] == 40 and 0.0 <= verdict["p_value"] <= 1.0

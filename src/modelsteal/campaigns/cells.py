@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -187,6 +188,24 @@ def _flagged(store: Any, name: str) -> bool | None:
 # ---------------------------------------------------------------------- an attack
 
 
+def _copy_record(result: Any, first_alarm: int | None) -> dict[str, Any]:
+    """What a cell keeps of a finished attack: how close its copy is, its history, and the
+    attack's parameters as it ran."""
+    summary = result.summary()
+    history = [{name: getattr(p, name) for name in HISTORY_FIELDS} for p in result.history]
+    return {
+        "fidelity_test": summary.get("fidelity_test"),
+        "fidelity_uniform": summary.get("fidelity_uniform"),
+        "tv_test": summary.get("tv_test"),
+        "accuracy_stolen": summary.get("accuracy_stolen"),
+        "accuracy_victim": summary.get("accuracy_victim"),
+        "seconds": summary.get("seconds"),
+        "history": history,
+        "fidelity_at_first_alarm": fidelity_at(history, first_alarm),
+        "params": result.params,
+    }
+
+
 def _attack(payload: dict[str, Any]) -> dict[str, Any]:
     from modelsteal.attacks.registry import make_attack
     from modelsteal.campaigns.experiment import eval_set_for, thief_pool
@@ -240,20 +259,7 @@ def _attack(payload: dict[str, Any]) -> dict[str, Any]:
     if result is None:
         out.update({"fidelity_test": 0.0, "fidelity_uniform": 0.0, "accuracy_stolen": None, "history": []})
         return out
-    summary = result.summary()
-    history = [{name: getattr(p, name) for name in HISTORY_FIELDS} for p in result.history]
-    out.update(
-        {
-            "fidelity_test": summary.get("fidelity_test"),
-            "fidelity_uniform": summary.get("fidelity_uniform"),
-            "tv_test": summary.get("tv_test"),
-            "accuracy_stolen": summary.get("accuracy_stolen"),
-            "accuracy_victim": summary.get("accuracy_victim"),
-            "seconds": summary.get("seconds"),
-            "history": history,
-            "fidelity_at_first_alarm": fidelity_at(history, out["first_alarm"]),
-        }
-    )
+    out.update(_copy_record(result, out["first_alarm"]))
     if content.get("ownership"):
         out["ownership"] = verify_copy(result.model, judge, payload.get("zoo"), content["ownership"], seed)
     return out
@@ -332,6 +338,50 @@ def fidelity_at(history: list[dict[str, Any]], query: int | None) -> float | Non
 # ---------------------------------------------------------------------- honest traffic
 
 
+@dataclass
+class _HonestTally:
+    """What honest clients were answered, summed over their requests."""
+
+    answered: int = 0
+    correct: int = 0
+    plain_correct: int = 0
+    kept: int = 0
+    refused: int = 0
+    flagged: int = 0
+    requests: int = 0
+    spent: float = 0.0
+    pow_seconds: float = 0.0
+    latency: float = 0.0
+    distortion: float = 0.0
+
+    def answer(self, answers: Any, truth: Any, plain: Any, plain_proba: Any) -> None:
+        labels = np.asarray(answers.labels)
+        self.answered += len(truth)
+        self.correct += int(np.sum(labels == truth))
+        self.plain_correct += int(np.sum(plain == truth))
+        self.kept += int(np.sum(labels == plain))
+        seen = seen_distribution(answers, plain_proba.shape[1])
+        self.distortion += float(np.sum(tv_distance(seen, plain_proba)))
+
+    def summary(self, clients: int, total: int) -> dict[str, Any]:
+        def share(x: float) -> float | None:
+            return x / self.answered if self.answered else None
+
+        return {
+            "clients": clients,
+            "rows": total,
+            "honest_accuracy": share(self.correct),
+            "plain_accuracy": share(self.plain_correct),
+            "labels_kept": share(self.kept),
+            "answer_tv": share(self.distortion),
+            "refused_share": self.refused / total,
+            "flagged_share": self.flagged / clients,
+            "money_per_client": self.spent / clients,
+            "pow_seconds": round(self.pow_seconds, 4),
+            "ms_per_request": round(1000 * self.latency / max(self.requests, 1), 3),
+        }
+
+
 def _honest(payload: dict[str, Any]) -> dict[str, Any]:
     """Honest clients on natural rows: what the policy costs them (accuracy, refusals, money, alarms)."""
     from modelsteal.campaigns.traffic import benign_clients
@@ -354,9 +404,7 @@ def _honest(payload: dict[str, Any]) -> dict[str, Any]:
         prefix=f"cell-{payload['id']}-honest",
     )
     index = {row.tobytes(): i for i, row in enumerate(md.X_eval)}
-    answered = correct = plain_correct = kept = refused = flagged = 0
-    spent = pow_seconds = latency = distortion = 0.0
-    requests = 0
+    tally = _HonestTally()
     with _api(payload) as api:
         for number, client in enumerate(clients):
             # benign_clients dates each key up to 60 days back (its `created` is relative to now=0)
@@ -364,40 +412,20 @@ def _honest(payload: dict[str, Any]) -> dict[str, Any]:
             for batch in client.batched():
                 rows = [index[r.tobytes()] for r in batch]
                 started = time.perf_counter()
-                requests += 1
+                tally.requests += 1
                 try:
                     answers, _cost = transport.send(batch)
                 except (Refused, RateLimited):
-                    refused += len(rows)
+                    tally.refused += len(rows)
                     continue
                 finally:
-                    latency += time.perf_counter() - started
-                labels = np.asarray(answers.labels)
-                truth = md.y_eval[rows]
-                answered += len(rows)
-                correct += int(np.sum(labels == truth))
-                plain_correct += int(np.sum(plain[rows] == truth))
-                kept += int(np.sum(labels == plain[rows]))
-                seen = seen_distribution(answers, plain_proba.shape[1])
-                distortion += float(np.sum(tv_distance(seen, plain_proba[rows])))
+                    tally.latency += time.perf_counter() - started
+                tally.answer(answers, md.y_eval[rows], plain[rows], plain_proba[rows])
             usage = _usage(transport)
-            spent += float(usage.get("spent", 0.0)) if usage else 0.0
-            pow_seconds += float(getattr(getattr(transport, "work", None), "seconds", 0.0) or 0.0)
-            flagged += int(bool(_flagged(api.store, client.name)))
-    total = sum(c.rows.shape[0] for c in clients)
-    return {
-        "clients": len(clients),
-        "rows": total,
-        "honest_accuracy": correct / answered if answered else None,
-        "plain_accuracy": plain_correct / answered if answered else None,
-        "labels_kept": kept / answered if answered else None,
-        "answer_tv": distortion / answered if answered else None,
-        "refused_share": refused / total,
-        "flagged_share": flagged / len(clients),
-        "money_per_client": spent / len(clients),
-        "pow_seconds": round(pow_seconds, 4),
-        "ms_per_request": round(1000 * latency / max(requests, 1), 3),
-    }
+            tally.spent += float(usage.get("spent", 0.0)) if usage else 0.0
+            tally.pow_seconds += float(getattr(getattr(transport, "work", None), "seconds", 0.0) or 0.0)
+            tally.flagged += int(bool(_flagged(api.store, client.name)))
+    return tally.summary(len(clients), sum(c.rows.shape[0] for c in clients))
 
 
 def seen_distribution(answers: Any, n_classes: int) -> Any:

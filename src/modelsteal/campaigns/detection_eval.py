@@ -357,35 +357,34 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _outcome_row(o: AttackOutcome) -> list[str]:
+    """One attack's row: what it reached, which detectors fired when, and whether in time."""
+    p = o.plan
+    if o.refused is not None:
+        return [p.label, p.model, p.tier, "0", "—", "refused: " + o.refused.split(":")[0], "—", "—"]
+    first = o.first
+    fired = ", ".join(
+        f"{d} @{q} ({o.streams.get(d, 'client')})" for d, q in sorted(o.alarms.items(), key=lambda kv: kv[1])
+    )
+    caught = "no"
+    if first is not None:
+        fid = o.fidelity_at.get(first[0])
+        caught = "yes" if fid is None or fid < 0.9 else "after 90%"
+    return [
+        p.label,
+        p.model,
+        p.tier,
+        str(o.queries),
+        _pct(o.fidelity),
+        fired or "none",
+        _pct(o.fidelity_at.get(first[0])) if first else "—",
+        caught,
+    ]
+
+
 def format_report(report: DetectionReport) -> str:
     """The two tables ``modelsteal detect-eval`` prints (markdown)."""
-    rows = []
-    for o in report.outcomes:
-        p = o.plan
-        if o.refused is not None:
-            rows.append([p.label, p.model, p.tier, "0", "—", "refused: " + o.refused.split(":")[0], "—", "—"])
-            continue
-        first = o.first
-        fired = ", ".join(
-            f"{d} @{q} ({o.streams.get(d, 'client')})"
-            for d, q in sorted(o.alarms.items(), key=lambda kv: kv[1])
-        )
-        caught = "no"
-        if first is not None:
-            fid = o.fidelity_at.get(first[0])
-            caught = "yes" if fid is None or fid < 0.9 else "after 90%"
-        rows.append(
-            [
-                p.label,
-                p.model,
-                p.tier,
-                str(o.queries),
-                _pct(o.fidelity),
-                fired or "none",
-                _pct(o.fidelity_at.get(first[0])) if first else "—",
-                caught,
-            ]
-        )
+    rows = [_outcome_row(o) for o in report.outcomes]
     attacks = _markdown(
         [
             "attack",

@@ -494,6 +494,36 @@ def honest_table(res: Results) -> dict[str, Any]:
     )
 
 
+def _paired_summary(res: Results, victims: Sequence[str], diffs: list[float]) -> str:
+    """The paired cells in words: the mean difference, how often the second was higher, a sign test."""
+    first, second = victims[0], victims[1]
+    accuracy = {v: res.victims.get(v, {}).get("accuracy") for v in victims}
+    higher = sum(d > 0 for d in diffs)
+    ties = sum(d == 0 for d in diffs)
+    sign_p = None
+    if len(diffs) - ties > 0:
+        from scipy.stats import binomtest
+
+        sign_p = float(binomtest(higher, len(diffs) - ties, 0.5).pvalue)
+    if diffs:
+        summary = (
+            f"Over {len(diffs)} paired cells (same policy, attack, budget and seed), {second} was copied with "
+            f"{'higher' if _mean(diffs) > 0 else 'lower'} fidelity than {first} on average: "
+            f"{100 * _mean(diffs):+.1f} points (sd {100 * _sd(diffs):.1f}); higher in {higher} of {len(diffs)} cells"
+        )
+        if sign_p is not None:
+            summary += f" (two-sided sign test over the cells: p = {sign_p:.2g})"
+        summary += (
+            ". Test accuracy: "
+            + ", ".join(f"{v} {_pct(a)}" for v, a in accuracy.items())
+            + ". The spread is over the thieves' seeds against one trained model of each kind: it speaks "
+            "to these models, not to every model trained this way."
+        )
+    else:
+        summary = "No paired cells: the victims share no policy, attack, budget and seed."
+    return summary
+
+
 def comparison_section(res: Results, name: str, victims: Sequence[str], claim: str) -> dict[str, Any]:
     """Victim against victim, cell by cell (same policy, attack, budget, seed): the paired difference."""
     groups = res.by_budget
@@ -520,30 +550,7 @@ def comparison_section(res: Results, name: str, victims: Sequence[str], claim: s
             )
         )
         rows.append(cols)
-    accuracy = {v: res.victims.get(v, {}).get("accuracy") for v in victims}
-    higher = sum(d > 0 for d in diffs)
-    ties = sum(d == 0 for d in diffs)
-    sign_p = None
-    if len(diffs) - ties > 0:
-        from scipy.stats import binomtest
-
-        sign_p = float(binomtest(higher, len(diffs) - ties, 0.5).pvalue)
-    if diffs:
-        summary = (
-            f"Over {len(diffs)} paired cells (same policy, attack, budget and seed), {second} was copied with "
-            f"{'higher' if _mean(diffs) > 0 else 'lower'} fidelity than {first} on average: "
-            f"{100 * _mean(diffs):+.1f} points (sd {100 * _sd(diffs):.1f}); higher in {higher} of {len(diffs)} cells"
-        )
-        if sign_p is not None:
-            summary += f" (two-sided sign test over the cells: p = {sign_p:.2g})"
-        summary += (
-            ". Test accuracy: "
-            + ", ".join(f"{v} {_pct(a)}" for v, a in accuracy.items())
-            + ". The spread is over the thieves' seeds against one trained model of each kind: it speaks "
-            "to these models, not to every model trained this way."
-        )
-    else:
-        summary = "No paired cells: the victims share no policy, attack, budget and seed."
+    summary = _paired_summary(res, victims, diffs)
     return {
         "name": name,
         "claim": claim,

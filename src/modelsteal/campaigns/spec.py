@@ -306,13 +306,8 @@ def load_campaign(path: str | Path) -> Campaign:
     return campaign_from_dict(data, path=path)
 
 
-def campaign_from_dict(data: Any, *, path: Path | None = None) -> Campaign:
-    where = str(path) if path is not None else "the campaign"
-    base = path.resolve().parent if path is not None else Path.cwd()
-
-    def fail(field_name: str, fix: str) -> InvalidInput:
-        return InvalidInput(f"{where}: {field_name}: {fix}")
-
+def _check_top_fields(data: Any, where: str, fail: Any) -> None:
+    """A mapping, no unknown field, and the three a campaign cannot do without."""
     if not isinstance(data, dict):
         raise InvalidInput(f"{where} must be a YAML mapping with victims, policies, attacks, budgets, seeds")
     unknown = sorted(set(data) - TOP_FIELDS)
@@ -321,6 +316,16 @@ def campaign_from_dict(data: Any, *, path: Path | None = None) -> Campaign:
     for required in ("victims", "attacks", "budgets"):
         if not data.get(required):
             raise fail(required, "missing or empty; see `modelsteal campaign --help` for the format")
+
+
+def campaign_from_dict(data: Any, *, path: Path | None = None) -> Campaign:
+    where = str(path) if path is not None else "the campaign"
+    base = path.resolve().parent if path is not None else Path.cwd()
+
+    def fail(field_name: str, fix: str) -> InvalidInput:
+        return InvalidInput(f"{where}: {field_name}: {fix}")
+
+    _check_top_fields(data, where, fail)
     transport = str(data.get("transport", "in-process"))
     if transport not in TRANSPORTS:
         raise fail("transport", f"{transport!r} is neither of {', '.join(TRANSPORTS)}")
@@ -390,6 +395,32 @@ def _ints(value: Any, key: str, fail: Any, *, minimum: int) -> tuple[int, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _trained_victim(name: str, params: Any, where: str, fail: Any) -> VictimSpec:
+    """``victims.NAME.train``: a bundled data set, a family and TrainOptions."""
+    if not isinstance(params, dict):
+        raise fail(f"{where}.train", "a mapping with dataset and family")
+    unknown = sorted(set(params) - TRAIN_FIELDS)
+    if unknown:
+        raise fail(f"{where}.train.{unknown[0]}", f"unknown; train takes {', '.join(sorted(TRAIN_FIELDS))}")
+    from modelsteal.datasets import dataset_names
+
+    if params.get("dataset") not in dataset_names():
+        raise fail(f"{where}.train.dataset", f"choose one of {', '.join(dataset_names())}")
+    if params.get("family") not in MODEL_FAMILIES:
+        raise fail(f"{where}.train.family", f"choose one of {', '.join(MODEL_FAMILIES)}")
+    options = params.get("options") or {}
+    from modelsteal.victims.training import TrainOptions
+
+    try:
+        TrainOptions(**options)
+    except TypeError as exc:
+        raise fail(f"{where}.train.options", f"{exc}; see `modelsteal train --help`") from None
+    for key in ("victim_rows", "labelled_rows"):
+        if key in params:
+            _ints([params[key]], f"{where}.train.{key}", fail, minimum=10)
+    return VictimSpec(name, "train", {"seed": 0, **params, "options": dict(options)})
+
+
 def _victim(name: str, spec: Any, base: Path, fail: Any) -> VictimSpec:
     where = f"victims.{name}"
     if not isinstance(spec, dict):
@@ -399,31 +430,7 @@ def _victim(name: str, spec: Any, base: Path, fail: Any) -> VictimSpec:
         raise fail(where, "give exactly one of train: {...}, path: DIR or url: URL")
     source = sources[0]
     if source == "train":
-        params = spec["train"]
-        if not isinstance(params, dict):
-            raise fail(f"{where}.train", "a mapping with dataset and family")
-        unknown = sorted(set(params) - TRAIN_FIELDS)
-        if unknown:
-            raise fail(
-                f"{where}.train.{unknown[0]}", f"unknown; train takes {', '.join(sorted(TRAIN_FIELDS))}"
-            )
-        from modelsteal.datasets import dataset_names
-
-        if params.get("dataset") not in dataset_names():
-            raise fail(f"{where}.train.dataset", f"choose one of {', '.join(dataset_names())}")
-        if params.get("family") not in MODEL_FAMILIES:
-            raise fail(f"{where}.train.family", f"choose one of {', '.join(MODEL_FAMILIES)}")
-        options = params.get("options") or {}
-        from modelsteal.victims.training import TrainOptions
-
-        try:
-            TrainOptions(**options)
-        except TypeError as exc:
-            raise fail(f"{where}.train.options", f"{exc}; see `modelsteal train --help`") from None
-        for key in ("victim_rows", "labelled_rows"):
-            if key in params:
-                _ints([params[key]], f"{where}.train.{key}", fail, minimum=10)
-        return VictimSpec(name, "train", {"seed": 0, **params, "options": dict(options)})
+        return _trained_victim(name, spec["train"], where, fail)
     if source == "path":
         target = Path(str(spec["path"]))
         target = target if target.is_absolute() else base / target

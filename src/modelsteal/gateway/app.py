@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -215,7 +215,17 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         version="1",
         description="A prediction API with keys, rate limits and quotas counted in rows, prices, output modes and a query log.",
     )
-    admin_hash = hash_key(admin_key) if admin_key else None
+    _answer_errors_as_json(app)
+    app.include_router(_client_routes(gateway))
+    app.include_router(_admin_routes(gateway, hash_key(admin_key) if admin_key else None))
+    app.state.gateway = gateway
+    app.state.started = time.time()
+    app.add_middleware(BodyLimit, limit=gateway.policy.max_body_bytes)
+    return app
+
+
+def _answer_errors_as_json(app: FastAPI) -> None:
+    """Every error, ours or the framework's, as one JSON body with a stable code: never a bare 500."""
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
@@ -254,8 +264,121 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         err = GatewayError("internal", "internal error")
         return JSONResponse(err.body(), status_code=err.status)
 
-    def client_of(request: Request, endpoint: str) -> Any:
-        return gateway.authenticate(_key_from(request), ip=_ip(request), endpoint=endpoint)
+
+def _client_of(gateway: Gateway, request: Request, endpoint: str) -> Any:
+    return gateway.authenticate(_key_from(request), ip=_ip(request), endpoint=endpoint)
+
+
+def _client_routes(gateway: Gateway) -> APIRouter:
+    """What a key holder may ask: models, predictions, its usage; and liveness and metrics."""
+    router = APIRouter()
+
+    @router.get("/healthz", summary="Liveness")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(gateway.models)}
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    def metrics() -> Response:
+        return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @router.get("/v1/models", summary="Models served, with what they publish", responses=ERRORS)
+    def list_models(request: Request) -> dict[str, Any]:
+        _client_of(gateway, request, "models")
+        return {"models": [m.public() for m in gateway.models.values()]}
+
+    @router.get(
+        "/v1/models/{name}",
+        summary="One model: classes, feature space, family; your output mode and price",
+        responses=ERRORS,
+    )
+    def describe_model(name: str, request: Request) -> dict[str, Any]:
+        tier = gateway.tier_of(_client_of(gateway, request, "models"))
+        out = gateway.model(name).public()
+        out["output_mode"] = tier.output.to_dict()
+        out["price_per_row"] = tier.price_per_row
+        out["accepts_missing"] = gateway.accepts_missing(gateway.model(name))
+        return out
+
+    @router.post(
+        "/v1/models/{name}/predict",
+        summary="Predict a batch; one row is one query",
+        responses=ERRORS,
+        openapi_extra={"requestBody": PREDICT_BODY},
+    )
+    async def predict(name: str, request: Request) -> JSONResponse:
+        return await _predict(gateway, name, request)
+
+    @router.post(
+        "/predict",
+        summary="Single item, as image APIs take it: a PNG in base64, or a feature vector",
+        responses=ERRORS,
+        openapi_extra={"requestBody": SINGLE_BODY},
+    )
+    async def predict_one(request: Request, model: str | None = None) -> dict[str, Any]:
+        return await _predict_one(gateway, request, model)
+
+    @router.get("/v1/usage", summary="Your queries, remaining quota and money spent", responses=ERRORS)
+    def usage(request: Request) -> dict[str, Any]:
+        return gateway.usage(_client_of(gateway, request, "usage"))
+
+    return router
+
+
+async def _predict(gateway: Gateway, name: str, request: Request) -> JSONResponse:
+    client = _client_of(gateway, request, "predict")
+    raw = await request.body()
+    try:
+        body = _parse_json(raw)
+        if not isinstance(body, dict) or "instances" not in body:
+            raise GatewayError("invalid_request", 'send {"instances": [[...], ...]}')
+    except GatewayError as err:
+        gateway.refuse(client, _ip(request), name, "predict", 0, err)
+        raise
+    # Without JSON booleans in the body numpy can judge the whole batch at once.
+    may_hold_bools = b"true" in raw or b"false" in raw
+    result = gateway.predict(
+        client,
+        name,
+        body["instances"],
+        ip=_ip(request),
+        may_hold_bools=may_hold_bools,
+        proof=request.headers.get(POW_HEADER),
+    )
+    out = gateway.answer_json(result.model, result.answers)
+    out["usage"] = {"rows": result.rows, "cost": result.cost, "price_per_row": result.tier.price_per_row}
+    if result.challenge is not None:
+        out["proof_of_work"] = {"challenge": result.challenge}
+    return JSONResponse(out)  # plain floats: FastAPI's jsonable_encoder adds nothing
+
+
+async def _predict_one(gateway: Gateway, request: Request, model: str | None) -> dict[str, Any]:
+    client = _client_of(gateway, request, "predict_one")
+    name = model or gateway.default_model
+    try:
+        served = gateway.model(name)
+        body = await _json_body(request)
+        row = _single_row(body, served.victim.feature_space, gateway.policy.image_input)
+    except GatewayError as err:
+        gateway.refuse(client, _ip(request), name, "predict_one", 0, err)
+        raise
+    result = gateway.predict(
+        client, name, [row], ip=_ip(request), endpoint="predict_one", proof=request.headers.get(POW_HEADER)
+    )
+    answers = result.answers
+    label = int(answers.labels[0])
+    confidence = None
+    if answers.probabilities is not None:
+        confidence = float(answers.probabilities[0, label])
+    elif answers.top_k_probabilities is not None:
+        confidence = float(answers.top_k_probabilities[0, 0])
+    out: dict[str, Any] = {"class": served.class_names[label], "confidence": confidence}
+    if result.challenge is not None:
+        out["proof_of_work"] = {"challenge": result.challenge}
+    return out
+
+
+def _admin_routes(gateway: Gateway, admin_hash: str | None) -> APIRouter:
+    """The operator's endpoints, each behind the admin key (one dependency for all of them)."""
 
     def require_admin(request: Request) -> None:
         key = _key_from(request)
@@ -264,170 +387,65 @@ def create_app(gateway: Gateway, *, admin_key: str | None = None) -> FastAPI:
         if key is None or not hmac.compare_digest(hash_key(key), admin_hash):
             raise GatewayError("invalid_admin_key", "admin endpoints need 'Authorization: Bearer ADMIN_KEY'")
 
-    @app.get("/healthz", summary="Liveness")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "models": list(gateway.models)}
+    router = APIRouter(dependencies=[Depends(require_admin)])
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    def metrics() -> Response:
-        return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    @app.get("/v1/models", summary="Models served, with what they publish", responses=ERRORS)
-    def list_models(request: Request) -> dict[str, Any]:
-        client_of(request, "models")
-        return {"models": [m.public() for m in gateway.models.values()]}
-
-    @app.get(
-        "/v1/models/{name}",
-        summary="One model: classes, feature space, family; your output mode and price",
-        responses=ERRORS,
-    )
-    def describe_model(name: str, request: Request) -> dict[str, Any]:
-        client = client_of(request, "models")
-        tier = gateway.tier_of(client)
-        out = gateway.model(name).public()
-        out["output_mode"] = tier.output.to_dict()
-        out["price_per_row"] = tier.price_per_row
-        out["accepts_missing"] = gateway.accepts_missing(gateway.model(name))
-        return out
-
-    @app.post(
-        "/v1/models/{name}/predict",
-        summary="Predict a batch; one row is one query",
-        responses=ERRORS,
-        openapi_extra={"requestBody": PREDICT_BODY},
-    )
-    async def predict(name: str, request: Request) -> JSONResponse:
-        client = client_of(request, "predict")
-        raw = await request.body()
-        try:
-            body = _parse_json(raw)
-            if not isinstance(body, dict) or "instances" not in body:
-                raise GatewayError("invalid_request", 'send {"instances": [[...], ...]}')
-        except GatewayError as err:
-            gateway.refuse(client, _ip(request), name, "predict", 0, err)
-            raise
-        # Without JSON booleans in the body numpy can judge the whole batch at once.
-        may_hold_bools = b"true" in raw or b"false" in raw
-        result = gateway.predict(
-            client,
-            name,
-            body["instances"],
-            ip=_ip(request),
-            may_hold_bools=may_hold_bools,
-            proof=request.headers.get(POW_HEADER),
-        )
-        out = gateway.answer_json(result.model, result.answers)
-        out["usage"] = {"rows": result.rows, "cost": result.cost, "price_per_row": result.tier.price_per_row}
-        if result.challenge is not None:
-            out["proof_of_work"] = {"challenge": result.challenge}
-        return JSONResponse(out)  # plain floats: FastAPI's jsonable_encoder adds nothing
-
-    @app.post(
-        "/predict",
-        summary="Single item, as image APIs take it: a PNG in base64, or a feature vector",
-        responses=ERRORS,
-        openapi_extra={"requestBody": SINGLE_BODY},
-    )
-    async def predict_one(request: Request, model: str | None = None) -> dict[str, Any]:
-        client = client_of(request, "predict_one")
-        name = model or gateway.default_model
-        try:
-            served = gateway.model(name)
-            body = await _json_body(request)
-            row = _single_row(body, served.victim.feature_space, gateway.policy.image_input)
-        except GatewayError as err:
-            gateway.refuse(client, _ip(request), name, "predict_one", 0, err)
-            raise
-        result = gateway.predict(
-            client,
-            name,
-            [row],
-            ip=_ip(request),
-            endpoint="predict_one",
-            proof=request.headers.get(POW_HEADER),
-        )
-        answers = result.answers
-        label = int(answers.labels[0])
-        confidence = None
-        if answers.probabilities is not None:
-            confidence = float(answers.probabilities[0, label])
-        elif answers.top_k_probabilities is not None:
-            confidence = float(answers.top_k_probabilities[0, 0])
-        out: dict[str, Any] = {"class": served.class_names[label], "confidence": confidence}
-        if result.challenge is not None:
-            out["proof_of_work"] = {"challenge": result.challenge}
-        return out
-
-    @app.get("/v1/usage", summary="Your queries, remaining quota and money spent", responses=ERRORS)
-    def usage(request: Request) -> dict[str, Any]:
-        return gateway.usage(client_of(request, "usage"))
-
-    @app.get("/v1/admin/clients", summary="Clients with their usage (admin)", responses=ERRORS)
-    def admin_clients(request: Request) -> dict[str, Any]:
-        require_admin(request)
+    @router.get("/v1/admin/clients", summary="Clients with their usage (admin)", responses=ERRORS)
+    def admin_clients() -> dict[str, Any]:
         return {"clients": [c.to_dict() for c in gateway.store.clients()]}
 
-    def _admin_flag(name: str, flag: str, value: bool, request: Request) -> dict[str, Any]:
-        require_admin(request)
-        try:
-            return gateway.store.set_flag(name, flag, value).to_dict()
-        except Exception as exc:  # unknown client
-            raise GatewayError("unknown_client", str(exc)) from None
+    @router.post("/v1/admin/clients/{name}/revoke", summary="Revoke a key (admin)", responses=ERRORS)
+    def admin_revoke(name: str) -> dict[str, Any]:
+        return _admin_flag(gateway, name, "revoked", True)
 
-    @app.post("/v1/admin/clients/{name}/revoke", summary="Revoke a key (admin)", responses=ERRORS)
-    def admin_revoke(name: str, request: Request) -> dict[str, Any]:
-        return _admin_flag(name, "revoked", True, request)
+    @router.post("/v1/admin/clients/{name}/block", summary="Block a client (admin)", responses=ERRORS)
+    def admin_block(name: str) -> dict[str, Any]:
+        return _admin_flag(gateway, name, "blocked", True)
 
-    @app.post("/v1/admin/clients/{name}/block", summary="Block a client (admin)", responses=ERRORS)
-    def admin_block(name: str, request: Request) -> dict[str, Any]:
-        return _admin_flag(name, "blocked", True, request)
+    @router.post("/v1/admin/clients/{name}/unblock", summary="Unblock a client (admin)", responses=ERRORS)
+    def admin_unblock(name: str) -> dict[str, Any]:
+        return _admin_flag(gateway, name, "blocked", False)
 
-    @app.post("/v1/admin/clients/{name}/unblock", summary="Unblock a client (admin)", responses=ERRORS)
-    def admin_unblock(name: str, request: Request) -> dict[str, Any]:
-        return _admin_flag(name, "blocked", False, request)
-
-    @app.get(
+    @router.get(
         "/v1/admin/flagged", summary="Clients detectors flagged, with their alarms (admin)", responses=ERRORS
     )
-    def admin_flagged(request: Request) -> dict[str, Any]:
-        require_admin(request)
-        out = []
-        for c in gateway.store.clients():
-            if c.flagged or c.throttled or c.degraded or c.blocked:
-                out.append({**c.to_dict(), "alarms": gateway.store.alarms(c.name)})
-        return {"clients": out}
+    def admin_flagged() -> dict[str, Any]:
+        acted = [c for c in gateway.store.clients() if c.flagged or c.throttled or c.degraded or c.blocked]
+        return {"clients": [{**c.to_dict(), "alarms": gateway.store.alarms(c.name)} for c in acted]}
 
-    @app.get(
+    @router.get(
         "/v1/admin/clients/{name}/detectors",
         summary="A client's detector scores and memory (admin)",
         responses=ERRORS,
     )
-    def admin_detectors(name: str, request: Request) -> dict[str, Any]:
-        require_admin(request)
-        try:
-            client = gateway.store.client(name).to_dict()
-        except InvalidInput as exc:
-            raise GatewayError("unknown_client", str(exc)) from None
+    def admin_detectors(name: str) -> dict[str, Any]:
+        client = _known_client(lambda: gateway.store.client(name).to_dict())
         streams = gateway.monitor.report(name) if gateway.monitor is not None else []
         return {"client": client, "streams": streams, "alarms": gateway.store.alarms(name)}
 
-    @app.post(
+    @router.post(
         "/v1/admin/clients/{name}/clear",
         summary="Lift detection actions (flag, throttle, degrade, block) from a client (admin)",
         responses=ERRORS,
     )
-    def admin_clear(name: str, request: Request) -> dict[str, Any]:
-        require_admin(request)
-        try:
-            return gateway.clear(name).to_dict()
-        except InvalidInput as exc:
-            raise GatewayError("unknown_client", str(exc)) from None
+    def admin_clear(name: str) -> dict[str, Any]:
+        return _known_client(lambda: gateway.clear(name).to_dict())
 
-    app.state.gateway = gateway
-    app.state.started = time.time()
-    app.add_middleware(BodyLimit, limit=gateway.policy.max_body_bytes)
-    return app
+    return router
+
+
+def _known_client(look: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``look()``, or a 404 ``unknown_client`` when the name is not a client's."""
+    try:
+        return look()
+    except InvalidInput as exc:
+        raise GatewayError("unknown_client", str(exc)) from None
+
+
+def _admin_flag(gateway: Gateway, name: str, flag: str, value: bool) -> dict[str, Any]:
+    try:
+        return gateway.store.set_flag(name, flag, value).to_dict()
+    except Exception as exc:  # unknown client
+        raise GatewayError("unknown_client", str(exc)) from None
 
 
 def _grey(img: Any) -> Any:

@@ -98,6 +98,50 @@ def check_writable(out: str | Path, *, overwrite: bool) -> Path:
     return out
 
 
+def _write_model(victim: Victim, out: Path, files: dict[str, str]) -> str:
+    """The model's weights in a safe format (skops or safetensors); its backend's name."""
+    if isinstance(victim, SklearnVictim):
+        sio.dump(victim.estimator, out / "model.skops")
+        files["model.skops"] = _sha256(out / "model.skops")
+        return "sklearn"
+    if isinstance(victim, TorchVictim):
+        state = {k: v.detach().contiguous() for k, v in victim.module.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"))
+        files["model.safetensors"] = _sha256(out / "model.safetensors")
+        return "torch"
+    raise ModelDirError(f"cannot save a victim of type {type(victim).__name__}")
+
+
+def _write_secrets(
+    victim: Victim,
+    data: Dataset,
+    out: Path,
+    files: dict[str, str],
+    *,
+    pool: tuple[NDArray[np.float64], NDArray[np.int64] | None, str] | None,
+    keep_private: bool,
+) -> dict[str, Any] | None:
+    """What the owner keeps and never serves: its private rows, the watermark, the held-out
+    pool (whose card entry is returned). Files of an earlier victim in ``out`` go first."""
+    (out / "pool.npz").unlink(missing_ok=True)
+    (out / "watermark.npz").unlink(missing_ok=True)
+    (out / "private.npz").unlink(missing_ok=True)
+    if keep_private:
+        np.savez(out / "private.npz", X=data.X_train, y=data.y_train)
+        files["private.npz"] = _sha256(out / "private.npz")
+    watermark = getattr(victim, "watermark", None)
+    if watermark is not None:  # the owner's secret: kept here, never served
+        np.savez(out / "watermark.npz", X=watermark[0], y=watermark[1])
+        files["watermark.npz"] = _sha256(out / "watermark.npz")
+    if pool is None:
+        return None
+    X_pool, y_pool, description = pool
+    arrays = {"X": X_pool} if y_pool is None else {"X": X_pool, "y": y_pool}
+    np.savez(out / "pool.npz", **arrays)
+    files["pool.npz"] = _sha256(out / "pool.npz")
+    return {"rows": int(X_pool.shape[0]), "labelled": y_pool is not None, "description": description}
+
+
 def save_model_dir(
     victim: Victim,
     data: Dataset,
@@ -121,36 +165,10 @@ def save_model_dir(
     out = check_writable(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
-    if isinstance(victim, SklearnVictim):
-        sio.dump(victim.estimator, out / "model.skops")
-        files["model.skops"] = _sha256(out / "model.skops")
-        backend = "sklearn"
-    elif isinstance(victim, TorchVictim):
-        state = {k: v.detach().contiguous() for k, v in victim.module.state_dict().items()}
-        save_file(state, str(out / "model.safetensors"))
-        files["model.safetensors"] = _sha256(out / "model.safetensors")
-        backend = "torch"
-    else:
-        raise ModelDirError(f"cannot save a victim of type {type(victim).__name__}")
+    backend = _write_model(victim, out, files)
     np.savez(out / "eval.npz", X=data.X_test, y=data.y_test)
     files["eval.npz"] = _sha256(out / "eval.npz")
-    pool_card = None
-    (out / "pool.npz").unlink(missing_ok=True)
-    (out / "watermark.npz").unlink(missing_ok=True)
-    (out / "private.npz").unlink(missing_ok=True)
-    if keep_private:
-        np.savez(out / "private.npz", X=data.X_train, y=data.y_train)
-        files["private.npz"] = _sha256(out / "private.npz")
-    watermark = getattr(victim, "watermark", None)
-    if watermark is not None:  # the owner's secret: kept here, never served
-        np.savez(out / "watermark.npz", X=watermark[0], y=watermark[1])
-        files["watermark.npz"] = _sha256(out / "watermark.npz")
-    if pool is not None:
-        X_pool, y_pool, description = pool
-        arrays = {"X": X_pool} if y_pool is None else {"X": X_pool, "y": y_pool}
-        np.savez(out / "pool.npz", **arrays)
-        files["pool.npz"] = _sha256(out / "pool.npz")
-        pool_card = {"rows": int(X_pool.shape[0]), "labelled": y_pool is not None, "description": description}
+    pool_card = _write_secrets(victim, data, out, files, pool=pool, keep_private=keep_private)
     if test_accuracy is None:
         test_accuracy = float(np.mean(victim.predict(data.X_test) == data.y_test))
     card = {
