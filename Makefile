@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test test-all lint typecheck imports lengths unit unit-all bench clean
+.PHONY: demo test test-all lint typecheck imports lengths lazy unit unit-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ imports: $(STAMP)
 lengths: $(STAMP)
 	$(BIN)/python tools/long_functions.py
 
+# an import inside a function says why (tools/lazy_imports.allow counts the older ones)
+lazy: $(STAMP)
+	$(BIN)/python tools/lazy_imports.py
+
 # the fast tests, on both cores: everything not marked e2e
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not e2e"
@@ -56,9 +60,9 @@ unit: $(STAMP)
 unit-all: $(STAMP) $(UPSTREAM)/.installed
 	$(BIN)/python -m pytest -q -n 2
 
-test: lint typecheck imports lengths unit
+test: lint typecheck imports lengths lazy unit
 
-test-all: lint typecheck imports lengths unit-all
+test-all: lint typecheck imports lengths lazy unit-all
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/pip install -e ".[bench]"

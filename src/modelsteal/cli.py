@@ -3,6 +3,8 @@
 Errors a user can cause print one line naming the fix and exit with status 2.
 """
 
+# lazy imports: each command imports what it runs when it runs, so `--help`, `datasets`,
+# `attacks` and `keys` start without torch, scikit-learn or FastAPI (test_15_light_commands...)
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """``modelsteal campaign plan|run|export`` and ``modelsteal report``."""
 
+# lazy imports: the CLI builds its parser from here, so what a command runs is imported when it runs
 from __future__ import annotations
 
 import argparse

@@ -25,7 +25,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from modelsteal.attacks import make_attack
+from modelsteal.attacks.defence_aware import InvertingTransport
 from modelsteal.defenses.transforms import Transform, protect
+from modelsteal.oracle import LocalTransport, Oracle
 from modelsteal.registry import ATTACKS
 
 FloatArray = NDArray[np.float64]
@@ -138,10 +141,6 @@ def evaluate_tier(
     ``plain_runs`` keeps the thieves' runs against the plain model between calls (several
     tiers on one model with one output mode need them once).
     """
-    from modelsteal.attacks import make_attack
-    from modelsteal.attacks.defence_aware import InvertingTransport
-    from modelsteal.oracle import LocalTransport, Oracle
-
     victim = model_dir.victim
     names = tuple(model_dir.card["classes"])
     transforms = [t.bind(victim) for t in transforms]
