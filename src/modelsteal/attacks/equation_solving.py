@@ -169,6 +169,33 @@ def _balanced_base(
     return Xc[best], Pc[best]
 
 
+def _coordinate_steps(
+    space: Any, base: NDArray[np.float64], cont: list[int], one_hot: bool
+) -> tuple[list[NDArray[np.float64]], dict[int, float]]:
+    """One point per unknown from ``base``: each continuous column in ``cont`` a sixteenth of its
+    range towards its farther bound, and (with ``one_hot``) each group to each other level.
+    Also each continuous column's step, which a shorter retry divides."""
+    span = space.upper - space.lower
+    steps: list[NDArray[np.float64]] = []
+    step_of: dict[int, float] = {}
+    for j in cont:
+        towards = 1.0 if space.upper[j] - base[j] >= base[j] - space.lower[j] else -1.0
+        step_of[j] = towards * span[j] / 16.0
+        x = base.copy()
+        x[j] += step_of[j]
+        steps.append(x)
+    for group in space.categorical if one_hot else ():
+        gcols = list(group.columns)
+        current = gcols[int(np.argmax(base[gcols]))]
+        for c in gcols:
+            if c != current:
+                x = base.copy()
+                x[gcols] = 0.0
+                x[c] = 1.0
+                steps.append(x)
+    return steps, step_of
+
+
 def planned_rows(
     ctx: AttackContext,
     n: int,
@@ -197,28 +224,11 @@ def planned_rows(
     floor = balance_floor(float(np.finfo(np.float64).eps))
     base, p_base = _balanced_base(ctx, rows, floor, max(1, n - cols.size))
     floor = balance_floor(answer_precision(p_base[None, :]))
-    span = space.upper - space.lower
     onehot = {c for g in space.categorical for c in g.columns}
     cont = [int(j) for j in cols if int(j) not in onehot]
-    steps: list[NDArray[np.float64]] = []
-    step_of: dict[int, float] = {}
     if not coordinate_steps:
         cont = []
-    for j in cont:
-        towards = 1.0 if space.upper[j] - base[j] >= base[j] - space.lower[j] else -1.0
-        step_of[j] = towards * span[j] / 16.0
-        x = base.copy()
-        x[j] += step_of[j]
-        steps.append(x)
-    for group in space.categorical if coordinate_steps else ():
-        gcols = list(group.columns)
-        current = gcols[int(np.argmax(base[gcols]))]
-        for c in gcols:
-            if c != current:
-                x = base.copy()
-                x[gcols] = 0.0
-                x[c] = 1.0
-                steps.append(x)
+    steps, step_of = _coordinate_steps(space, base, cont, coordinate_steps)
     budget_steps = min(len(steps), ctx.budget_left)
     if budget_steps:
         X = np.asarray(steps[:budget_steps])
@@ -475,6 +485,10 @@ class SoftmaxEquationSolving(_LinearEquationSolving):
     kind = "multinomial"
 
 
+#: Levenberg–Marquardt to the last digit, for at most 300 evaluations per start
+LM_OPTIONS: dict[str, Any] = {"method": "lm", "xtol": 1e-15, "ftol": 1e-15, "gtol": 1e-15, "max_nfev": 300}
+
+
 class OvREquationSolving(ExtractionAttack):
     """One-vs-rest logistic regression by non-linear least squares (Tramèr et al. 2016, §4.1.2).
 
@@ -529,6 +543,33 @@ class OvREquationSolving(ExtractionAttack):
         coef, intercept = expand(theta, cols, space.n_features)
         return StolenLinearModel(kind="ovr").set_parameters(coef, intercept, np.arange(c))
 
+    def _starts(
+        self,
+        pmax: NDArray[np.float64],
+        warm: NDArray[np.float64] | None,
+        rng: np.random.Generator,
+        *,
+        exhaustive: bool,
+    ) -> list[NDArray[np.float64]]:
+        """Where the search for the rows' normalisers starts: the previous round's (new rows
+        from the middle), then, when ``exhaustive``, the top class's logit shifted, constants
+        and ``restarts`` random points."""
+        n_rows = pmax.size
+        starts: list[NDArray[np.float64]] = []
+        if warm is not None:
+            starts.append(np.concatenate([warm, np.zeros(n_rows - warm.size)]))
+        if exhaustive:
+            # the top class's logit: large where its probability is near 1
+            odds = np.log(pmax) - np.log1p(-np.minimum(pmax, 1.0 - 1e-12))
+            starts += [odds + v for v in (0.0, 2.0, -2.0)]
+            starts += [np.full(n_rows, v) for v in (0.0, -3.0, 3.0, -8.0)]
+            starts += [
+                np.asarray(rng.normal(scale=3.0, size=n_rows), dtype=np.float64) for _ in range(self.restarts)
+            ]
+        elif warm is None:
+            starts.append(np.log(pmax) - np.log1p(-np.minimum(pmax, 1.0 - 1e-12)))
+        return starts
+
     def _solve(
         self,
         X: NDArray[np.float64],
@@ -575,32 +616,9 @@ class OvREquationSolving(ExtractionAttack):
             Jf = J.reshape(n_rows, c * n_rows)
             return np.asarray(project(Jf).reshape(n_rows, c, n_rows).reshape(n_rows * c, n_rows))
 
-        starts: list[NDArray[np.float64]] = []
-        if warm is not None:
-            # the previous round's normalisers, new rows from the middle
-            starts.append(np.concatenate([warm, np.zeros(n_rows - warm.size)]))
-        if exhaustive:
-            # the top class's logit: large where its probability is near 1
-            odds = np.log(pmax) - np.log1p(-np.minimum(pmax, 1.0 - 1e-12))
-            starts += [odds + v for v in (0.0, 2.0, -2.0)]
-            starts += [np.full(n_rows, v) for v in (0.0, -3.0, 3.0, -8.0)]
-            starts += [
-                np.asarray(rng.normal(scale=3.0, size=n_rows), dtype=np.float64) for _ in range(self.restarts)
-            ]
-        elif warm is None:
-            starts.append(np.log(pmax) - np.log1p(-np.minimum(pmax, 1.0 - 1e-12)))
         best: Any = None
-        for start in starts:
-            fit = least_squares(
-                residuals,
-                start,
-                jac=jacobian,
-                method="lm",
-                xtol=1e-15,
-                ftol=1e-15,
-                gtol=1e-15,
-                max_nfev=300,
-            )
+        for start in self._starts(pmax, warm, rng, exhaustive=exhaustive):
+            fit = least_squares(residuals, start, jac=jacobian, **LM_OPTIONS)
             if best is None or fit.cost < best.cost:
                 best = fit
             if best.cost < self.tol * n_rows:
