@@ -289,18 +289,25 @@ class _Explorer:
             box.high[u] = (inside, outside)
             neighbours.append(self.with_values(x, {u: outside}))
         for u in categorical:
-            here = self.value(x, u)
-            if here is None:
-                continue
-            keep = {int(here)}
-            for level in sorted(region.allowed(u, units[u]) - {int(here)}):
-                y = self.with_values(x, {u: level})
-                if self.ident(y) == a:
-                    keep.add(level)
-                else:
-                    neighbours.append(y)
-            box.levels[u] = frozenset(keep)
+            self._levels_of_node(x, u, a, region, box, neighbours)
         return box, neighbours
+
+    def _levels_of_node(
+        self, x: FloatArray, u: int, a: Identity, region: Box, box: Box, neighbours: list[FloatArray]
+    ) -> None:
+        """The levels of text unit ``u`` that keep ``x`` in node ``a`` go into ``box``; each
+        other level's point joins ``neighbours``."""
+        here = self.value(x, u)
+        if here is None:
+            return
+        keep = {int(here)}
+        for level in sorted(region.allowed(u, self.units[u]) - {int(here)}):
+            y = self.with_values(x, {u: level})
+            if self.ident(y) == a:
+                keep.add(level)
+            else:
+                neighbours.append(y)
+        box.levels[u] = frozenset(keep)
 
     def _moves(self, x: FloatArray, u: int, end: float, a: Identity) -> bool:
         if self.value(x, u) == end:
