@@ -17,6 +17,8 @@ import ast
 import sys
 from pathlib import Path
 
+import ratchet
+
 ROOT = Path(__file__).resolve().parents[1]
 ALLOW = ROOT / "tools" / "lazy_imports.allow"
 DECLARATION = "# lazy imports:"
@@ -39,25 +41,21 @@ def undeclared(path: Path) -> int:
     return count
 
 
-def main() -> int:
+def counts() -> dict[str, int]:
     found = {p.relative_to(ROOT).as_posix(): undeclared(p) for p in sorted((ROOT / "src").rglob("*.py"))}
-    found = {k: v for k, v in found.items() if v}
-    allow: dict[str, int] = {}
-    for line in ALLOW.read_text().splitlines() if ALLOW.exists() else []:
-        if line.strip() and not line.startswith("#"):
-            where, n = line.rsplit(maxsplit=1)
-            allow[where] = int(n)
-    errors = [
-        f"{where}: {n} imports inside functions say no reason (was {allow.get(where, 0)}); move them to "
-        f"the top, or comment why they are lazy"
-        for where, n in found.items()
-        if n > allow.get(where, 0)
-    ]
-    errors += [
-        f"{where}: now {found.get(where, 0)} (was {n}); lower it in {ALLOW.name}"
-        for where, n in allow.items()
-        if found.get(where, 0) < n
-    ]
+    return {k: v for k, v in found.items() if v}
+
+
+def over(where: str, allowed: int, n: int) -> str:
+    return (
+        f"{where}: {n} imports inside functions say no reason (was {allowed}); move them to "
+        "the top, or comment why they are lazy"
+    )
+
+
+def main() -> int:
+    found = counts()
+    errors = ratchet.check(found, ALLOW, over)
     for error in errors:
         print(error, file=sys.stderr)
     print(f"imports inside functions without a reason: {sum(found.values())} in {len(found)} modules")
@@ -66,10 +64,9 @@ def main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-allow"]:
-        counts = {p.relative_to(ROOT).as_posix(): undeclared(p) for p in sorted((ROOT / "src").rglob("*.py"))}
-        ALLOW.write_text(
-            "# imports inside functions without a reason when tools/lazy_imports.py came in; only lower these\n"
-            + "".join(f"{where} {n}\n" for where, n in counts.items() if n)
+        header = (
+            "imports inside functions without a reason when tools/lazy_imports.py came in; only lower these"
         )
+        ratchet.write(ALLOW, header, counts())
         sys.exit(0)
     sys.exit(main())

@@ -12,6 +12,8 @@ import ast
 import sys
 from pathlib import Path
 
+import ratchet
+
 LIMIT = 60
 ROOT = Path(__file__).resolve().parents[1]
 ALLOW = ROOT / "tools" / "long_functions.allow"
@@ -40,44 +42,28 @@ def lengths(src: Path) -> dict[str, int]:
     return found
 
 
-def allowed() -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in ALLOW.read_text().splitlines() if ALLOW.exists() else []:
-        if line.strip() and not line.startswith("#"):
-            where, size = line.rsplit(maxsplit=1)
-            out[where] = int(size)
-    return out
+def over(where: str, allowed: int, size: int) -> str:
+    if allowed:
+        return f"{where}: grew from {allowed} to {size} lines; shorten it"
+    return f"{where}: {size} lines (limit {LIMIT}; split it)"
 
 
 def main() -> int:
-    found, allow = lengths(ROOT / "src"), allowed()
-    errors = [
-        f"{where}: {size} lines (limit {LIMIT}; split it)"
-        for where, size in found.items()
-        if where not in allow
-    ]
-    errors += [
-        f"{where}: grew from {allow[where]} to {size} lines; shorten it"
-        for where, size in found.items()
-        if where in allow and size > allow[where]
-    ]
-    errors += [
-        f"{where}: now {found.get(where, 'within the limit')} (was {size}); update {ALLOW.name}"
-        for where, size in allow.items()
-        if found.get(where) != size and found.get(where, 0) < size
-    ]
+    found = lengths(ROOT / "src")
+    errors = ratchet.check(found, ALLOW, over)
     for error in errors:
         print(error, file=sys.stderr)
-    print(f"functions over {LIMIT} lines: {len(found)} (listed as older than the check: {len(allow)})")
+    print(
+        f"functions over {LIMIT} lines: {len(found)} (listed as older than the check: {len(ratchet.read(ALLOW))})"
+    )
     return 1 if errors else 0
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-allow"]:
-        current = lengths(ROOT / "src")
-        ALLOW.write_text(
-            "# functions longer than the limit when tools/long_functions.py came in; only ever remove lines\n"
-            + "".join(f"{where} {size}\n" for where, size in sorted(current.items()))
+        header = (
+            "functions longer than the limit when tools/long_functions.py came in; only ever remove lines"
         )
+        ratchet.write(ALLOW, header, lengths(ROOT / "src"))
         sys.exit(0)
     sys.exit(main())

@@ -769,9 +769,11 @@ def _attack_options(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
                 raise InvalidInput(f"--{key} goes with --attack path-finding")
             options[key] = getattr(args, key)
     if (args.pool or args.pool_csv or args.strategy or args.labels_only) and not cls.takes_pool:
-        learners = [name for name, c in ATTACKS.items() if c.takes_pool]
+        from modelsteal.attacks.registry import learning_names
+
         raise InvalidInput(
-            f"--pool, --pool-csv, --strategy and --labels-only go with a learning attack ({', '.join(learners)})"
+            "--pool, --pool-csv, --strategy and --labels-only go with a learning attack "
+            f"({', '.join(learning_names())})"
         )
     if args.strategy:
         if args.strategy not in cls.strategies:
@@ -963,8 +965,9 @@ def _defend_eval_attacks(args: argparse.Namespace, model_dir: Any) -> list[tuple
             )
         attacks.append((name, options))
     if args.pool is not None and not any(ATTACKS[n].takes_pool for n in names):
-        learners = [name for name, c in ATTACKS.items() if c.takes_pool]
-        raise InvalidInput(f"--pool goes with a learning attack ({', '.join(learners)})")
+        from modelsteal.attacks.registry import learning_names
+
+        raise InvalidInput(f"--pool goes with a learning attack ({', '.join(learning_names())})")
     return attacks
 
 
